@@ -1,0 +1,263 @@
+import type { Logger } from "./log.js";
+import { consoleLogger } from "./log.js";
+
+/** The endpoints oidc-auth serves, by name. */
+export type EndpointName = "login" | "callback" | "token" | "device" | "logout" | "userinfo";
+
+/**
+ * Claim constraints: `{ "<claim path>": [acceptable values] }`. Dot paths reach nested
+ * claims; the claim must contain at least one acceptable value; every key must match.
+ * The key `roles` matches the flattened role set (see {@link OIDCAuthOptions.roleClaims}).
+ */
+export type ClaimConstraints = Record<string, readonly (string | number | boolean)[]>;
+
+/**
+ * Options of {@link OIDCAuth}. The names are py-oidc-auth's in camelCase, with the same
+ * defaults; every one can also come from the environment (see `optionsFromEnv`).
+ */
+export interface OIDCAuthOptions {
+  /** Client id at the identity provider. */
+  clientId?: string;
+  /** Client secret; none makes this a public client. */
+  clientSecret?: string;
+  /** The IdP's `.well-known/openid-configuration` URL. */
+  discoveryUrl?: string;
+  /** Default scopes, space separated; `openid` is always added. Default `"profile email"`. */
+  scopes?: string;
+  /** Required `aud` of IdP access tokens (passthrough mode). None: `aud` is not checked. */
+  audience?: string;
+  /** Names the app in logs and the embedded store's data folder. Default `"oidc-auth"`. */
+  appName?: string;
+  /** Public base URL of the app, e.g. `https://app.example.org`. */
+  proxy?: string;
+  /** Claim constraints every guard applies. */
+  claims?: ClaimConstraints;
+  /** Ask for `offline_access` (refresh tokens) by default. Default true. */
+  offlineAccess?: boolean;
+  /** Timeout of every call to the IdP, in seconds. Default 10. */
+  timeoutSec?: number;
+  /** Override of the IdP's JWKS URI (default: from discovery). */
+  jwksUri?: string;
+  /** Override of the expected issuer (default: from discovery). */
+  issuer?: string;
+
+  /** Mint own JWTs instead of passing IdP tokens through. Not available in this release. */
+  brokerMode?: boolean;
+  /** Broker store: `memory://`, `postgres://…`, `pglite://DIR`. */
+  brokerStoreUrl?: string;
+  /** `aud` of broker tokens. Default `"oidc-auth"`. */
+  brokerAudience?: string;
+  /** Peer instances whose broker tokens are accepted. */
+  trustedIssuers?: string[];
+  /** Where a peer publishes its keys. Default `"/auth/v2/.well-known/jwks.json"`. */
+  brokerJwksPath?: string;
+
+  /**
+   * Secret(s) for sealing login transactions (and, in broker mode, encryption at rest), at
+   * least 32 characters each. The first seals; all are tried when opening (rotation).
+   * Without one, a random per-process secret is used: logins then do not survive a
+   * restart and do not work across several instances.
+   */
+  secret?: string | string[];
+  /** Exact `redirect_uri` values `login` accepts. */
+  redirectUris?: string[];
+  /**
+   * Also accept loopback redirect URIs on any port (`http://127.0.0.1:<port>/…`,
+   * `http://localhost:<port>/…`, `http://[::1]:<port>/…`), as RFC 8252 §7.3 allows for
+   * native clients such as py-oidc-auth-client. Default false.
+   */
+  allowLoopbackRedirects?: boolean;
+  /** Exact `post_logout_redirect_uri` values `logout` accepts (plus same-origin paths of `proxy`). */
+  postLogoutRedirectUris?: string[];
+  /**
+   * Serve py-oidc-auth-client's browser login unchanged: the last `|`-separated segment of
+   * `state` is then a sealed blob (verifier, redirect_uri, nonce, expiry) that the token
+   * endpoint accepts as `code_verifier`. Default false: no verifier ever travels in a URL.
+   */
+  pyClientCompat?: boolean;
+  /** Clock tolerance for `exp`/`iat`/`nbf`, in seconds. Default 30, at most 300. */
+  clockToleranceSec?: number;
+  /** JWS algorithms accepted on IdP tokens. Asymmetric only. Default RS/PS/ES/EdDSA. */
+  algorithms?: string[];
+  /** Accepted `typ` headers of access tokens; a token without `typ` is also accepted. */
+  accessTokenTypes?: string[];
+  /** Tokens longer than this many bytes are refused before decoding. Default 8192. */
+  maxTokenBytes?: number;
+  /**
+   * Claim paths whose values form the flattened `roles` set. `{clientId}` is replaced by
+   * the client id. Default: realm roles, this client's roles, groups and `roles`.
+   */
+  roleClaims?: string[];
+  /** Path of each endpoint (relative to the prefix); `null` disables it. */
+  routes?: Partial<Record<EndpointName, string | null>>;
+  /** How the client authenticates at the token endpoint. Default `client_secret_basic`. */
+  clientAuthMethod?: "client_secret_basic" | "client_secret_post";
+  /**
+   * Allow plain-http IdP URLs that are not loopback (e.g. a Keycloak container on a private
+   * network). Loopback http URLs are always allowed. Default false.
+   */
+  allowInsecureRequests?: boolean;
+  /** Lifetime of a login transaction, in seconds. Default 600, at most 600. */
+  transactionTtlSec?: number;
+  /** Minimum time between two JWKS fetches for an unknown `kid`, in seconds. Default 30. */
+  jwksCooldownSec?: number;
+  /** Age after which cached JWKS are refreshed, in seconds. Default 600. */
+  jwksMaxAgeSec?: number;
+  /** The `fetch` used for every call to the IdP (fault injection, proxies). */
+  fetch?: typeof fetch;
+  /** Where log lines go. Default: warnings and errors on the console. */
+  logger?: Logger;
+}
+
+/** Options after defaults, validated. */
+export interface ResolvedConfig {
+  clientId: string;
+  clientSecret: string | undefined;
+  discoveryUrl: string;
+  scopes: string[];
+  audience: string | undefined;
+  appName: string;
+  proxy: string;
+  claims: ClaimConstraints;
+  offlineAccess: boolean;
+  timeoutMs: number;
+  jwksUri: string | undefined;
+  issuer: string | undefined;
+  secrets: string[] | undefined;
+  redirectUris: ReadonlySet<string>;
+  allowLoopbackRedirects: boolean;
+  postLogoutRedirectUris: ReadonlySet<string>;
+  pyClientCompat: boolean;
+  clockToleranceSec: number;
+  algorithms: string[];
+  accessTokenTypes: string[];
+  maxTokenBytes: number;
+  roleClaims: string[];
+  routes: Record<EndpointName, string | null>;
+  clientAuthMethod: "client_secret_basic" | "client_secret_post";
+  allowInsecureRequests: boolean;
+  transactionTtlSec: number;
+  jwksCooldownMs: number;
+  jwksMaxAgeMs: number;
+  fetch: typeof fetch | undefined;
+  logger: Logger;
+}
+
+export const DEFAULT_ROUTES: Record<EndpointName, string> = {
+  login: "/auth/v2/login",
+  callback: "/auth/v2/callback",
+  token: "/auth/v2/token",
+  device: "/auth/v2/device",
+  logout: "/auth/v2/logout",
+  userinfo: "/auth/v2/userinfo",
+};
+
+const ASYMMETRIC_ALGORITHMS = [
+  "RS256",
+  "RS384",
+  "RS512",
+  "PS256",
+  "PS384",
+  "PS512",
+  "ES256",
+  "ES384",
+  "ES512",
+  "EdDSA",
+  "Ed25519",
+];
+
+/** Thrown at construction for options that cannot work or would be unsafe. */
+export class ConfigError extends Error {
+  override readonly name = "ConfigError";
+}
+
+function requireRange(name: string, value: number, min: number, max: number): number {
+  if (!Number.isFinite(value) || value < min || value > max) {
+    throw new ConfigError(`${name} must be a number between ${min} and ${max}.`);
+  }
+  return value;
+}
+
+function absoluteUrl(name: string, value: string): string {
+  try {
+    return new URL(value).href;
+  } catch {
+    throw new ConfigError(`${name} must be an absolute URL.`);
+  }
+}
+
+/** Applies the defaults and refuses options that cannot work or would be unsafe. */
+export function resolveConfig(options: OIDCAuthOptions): ResolvedConfig {
+  if (options.brokerMode) {
+    throw new ConfigError("brokerMode is not available in this release of @oidc-auth/core.");
+  }
+  const algorithms = options.algorithms ?? ASYMMETRIC_ALGORITHMS;
+  for (const alg of algorithms) {
+    if (!ASYMMETRIC_ALGORITHMS.includes(alg)) {
+      throw new ConfigError(`algorithm ${alg} is not allowed: only asymmetric JWS algorithms.`);
+    }
+  }
+  const secrets =
+    options.secret === undefined
+      ? undefined
+      : Array.isArray(options.secret)
+        ? options.secret
+        : [options.secret];
+  if (secrets) {
+    if (secrets.length === 0) throw new ConfigError("secret must not be an empty list.");
+    for (const s of secrets) {
+      if (typeof s !== "string" || s.length < 32) {
+        throw new ConfigError("each secret must be a string of at least 32 characters.");
+      }
+    }
+  }
+  const routes = { ...DEFAULT_ROUTES, ...options.routes } as Record<EndpointName, string | null>;
+  for (const [name, path] of Object.entries(routes)) {
+    if (path !== null && !path.startsWith("/")) {
+      throw new ConfigError(`route ${name} must start with "/" (or be null to disable it).`);
+    }
+  }
+  const scopes = (options.scopes ?? "profile email").split(/\s+/).filter(Boolean);
+  const proxy = options.proxy ? absoluteUrl("proxy", options.proxy).replace(/\/+$/, "") : "";
+  return {
+    clientId: options.clientId ?? "",
+    clientSecret: options.clientSecret || undefined,
+    discoveryUrl: options.discoveryUrl ? absoluteUrl("discoveryUrl", options.discoveryUrl) : "",
+    scopes: scopes.includes("openid") ? scopes : ["openid", ...scopes],
+    audience: options.audience || undefined,
+    appName: options.appName ?? "oidc-auth",
+    proxy,
+    claims: options.claims ?? {},
+    offlineAccess: options.offlineAccess ?? true,
+    timeoutMs: requireRange("timeoutSec", options.timeoutSec ?? 10, 0.1, 300) * 1000,
+    jwksUri: options.jwksUri ? absoluteUrl("jwksUri", options.jwksUri) : undefined,
+    issuer: options.issuer || undefined,
+    secrets,
+    redirectUris: new Set((options.redirectUris ?? []).map((u) => absoluteUrl("redirectUris", u))),
+    allowLoopbackRedirects: options.allowLoopbackRedirects ?? false,
+    postLogoutRedirectUris: new Set(
+      (options.postLogoutRedirectUris ?? []).map((u) => absoluteUrl("postLogoutRedirectUris", u)),
+    ),
+    pyClientCompat: options.pyClientCompat ?? false,
+    clockToleranceSec: requireRange("clockToleranceSec", options.clockToleranceSec ?? 30, 0, 300),
+    algorithms,
+    accessTokenTypes: (options.accessTokenTypes ?? ["at+jwt", "application/at+jwt", "JWT"]).map(
+      (t) => t.toLowerCase(),
+    ),
+    maxTokenBytes: requireRange("maxTokenBytes", options.maxTokenBytes ?? 8192, 256, 65536),
+    roleClaims: options.roleClaims ?? [
+      "realm_access.roles",
+      "resource_access.{clientId}.roles",
+      "groups",
+      "roles",
+    ],
+    routes,
+    clientAuthMethod: options.clientAuthMethod ?? "client_secret_basic",
+    allowInsecureRequests: options.allowInsecureRequests ?? false,
+    transactionTtlSec: requireRange("transactionTtlSec", options.transactionTtlSec ?? 600, 10, 600),
+    jwksCooldownMs: requireRange("jwksCooldownSec", options.jwksCooldownSec ?? 30, 0, 3600) * 1000,
+    jwksMaxAgeMs: requireRange("jwksMaxAgeSec", options.jwksMaxAgeSec ?? 600, 1, 86400) * 1000,
+    fetch: options.fetch,
+    logger: options.logger ?? consoleLogger,
+  };
+}

@@ -1,0 +1,28 @@
+import type { IDToken } from "./claims.js";
+import type { ClaimConstraints, ResolvedConfig } from "./config.js";
+import type { IdentityProvider } from "./provider.js";
+import type { Transactions } from "./transactions.js";
+import type { AccessTokenVerifier } from "./verify.js";
+
+/** Options of a guard. */
+export interface AuthenticateOptions {
+  /** Space-separated scopes that must all be in the token. */
+  scopes?: string;
+  /** Claim constraints on top of the configured ones (same key: this one wins). */
+  claims?: ClaimConstraints;
+  /** Answer `null` instead of failing. */
+  optional?: boolean;
+}
+
+/** What every endpoint handler works with. */
+export interface AuthContext {
+  readonly config: ResolvedConfig;
+  readonly provider: IdentityProvider;
+  readonly verifier: AccessTokenVerifier;
+  readonly transactions: Transactions;
+  /** The guard: verifies the request's bearer token (throws 401/403/503). */
+  requireToken(request: Request, options?: Omit<AuthenticateOptions, "optional">): Promise<IDToken>;
+}
+
+/** An endpoint: Request in, Response out; failures are thrown as OIDCAuthError. */
+export type EndpointHandler = (ctx: AuthContext, request: Request) => Promise<Response>;

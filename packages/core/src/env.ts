@@ -1,0 +1,104 @@
+import type { ClaimConstraints, EndpointName, OIDCAuthOptions } from "./config.js";
+import { ConfigError } from "./config.js";
+
+type Kind = "string" | "boolean" | "number" | "list" | "json";
+
+/** Every option that can come from the environment, and how its text is read. */
+const ENV_OPTIONS: Record<string, Kind> = {
+  clientId: "string",
+  clientSecret: "string",
+  discoveryUrl: "string",
+  scopes: "string",
+  audience: "string",
+  appName: "string",
+  proxy: "string",
+  claims: "json",
+  offlineAccess: "boolean",
+  timeoutSec: "number",
+  jwksUri: "string",
+  issuer: "string",
+  brokerMode: "boolean",
+  brokerStoreUrl: "string",
+  brokerAudience: "string",
+  trustedIssuers: "list",
+  brokerJwksPath: "string",
+  secret: "list",
+  redirectUris: "list",
+  allowLoopbackRedirects: "boolean",
+  postLogoutRedirectUris: "list",
+  pyClientCompat: "boolean",
+  clockToleranceSec: "number",
+  algorithms: "list",
+  accessTokenTypes: "list",
+  maxTokenBytes: "number",
+  roleClaims: "list",
+  routes: "json",
+  clientAuthMethod: "string",
+  allowInsecureRequests: "boolean",
+  transactionTtlSec: "number",
+  jwksCooldownSec: "number",
+  jwksMaxAgeSec: "number",
+};
+
+/** `clientId` → `OIDC_CLIENT_ID`. */
+export function envName(option: string): string {
+  return `OIDC_${option.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`;
+}
+
+function parse(name: string, kind: Kind, text: string): unknown {
+  switch (kind) {
+    case "string":
+      return text;
+    case "boolean": {
+      const v = text.trim().toLowerCase();
+      if (["1", "true", "yes", "on"].includes(v)) return true;
+      if (["0", "false", "no", "off", ""].includes(v)) return false;
+      throw new ConfigError(`${name} must be true or false.`);
+    }
+    case "number": {
+      const n = Number(text);
+      if (text.trim() === "" || !Number.isFinite(n)) throw new ConfigError(`${name} must be a number.`);
+      return n;
+    }
+    case "list":
+      return text
+        .split(",")
+        .map((s) => s.trim())
+        .filter(Boolean);
+    case "json":
+      try {
+        return JSON.parse(text);
+      } catch {
+        throw new ConfigError(`${name} must be JSON.`);
+      }
+  }
+}
+
+/**
+ * Reads every `OIDC_*` variable of an environment record into options; `explicit` options
+ * win over the environment.
+ *
+ * @example
+ * ```ts
+ * const auth = new OIDCAuth(optionsFromEnv(process.env, { appName: "shop" }));
+ * ```
+ */
+export function optionsFromEnv(
+  env: Record<string, string | undefined>,
+  explicit: OIDCAuthOptions = {},
+): OIDCAuthOptions {
+  const fromEnv: Record<string, unknown> = {};
+  for (const [option, kind] of Object.entries(ENV_OPTIONS)) {
+    const name = envName(option);
+    const text = env[name];
+    if (text !== undefined) fromEnv[option] = parse(name, kind, text);
+  }
+  const options = { ...fromEnv } as OIDCAuthOptions & {
+    claims?: ClaimConstraints;
+    routes?: Partial<Record<EndpointName, string | null>>;
+  };
+  for (const [key, value] of Object.entries(explicit)) {
+    if (value !== undefined) (options as Record<string, unknown>)[key] = value;
+  }
+  return options;
+}

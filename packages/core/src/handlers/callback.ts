@@ -1,0 +1,42 @@
+import type { AuthContext } from "../context.js";
+import { badRequest, OIDCAuthError } from "../errors.js";
+import { singleParam } from "../request-body.js";
+import { exchangeCodeForToken } from "./exchange.js";
+
+const ERROR_CODE = /^[a-z_]{1,64}$/;
+
+/**
+ * `GET callback`: the IdP's redirect after a browser login. The transaction must come from
+ * this browser's sealed cookie, match `state`, be unexpired and unused, before the IdP is
+ * asked anything. Answers with the token as JSON and clears the cookie.
+ */
+export async function callback(ctx: AuthContext, request: Request): Promise<Response> {
+  const query = new URL(request.url).searchParams;
+  const clear = { "Set-Cookie": ctx.transactions.clearCookie() };
+  const idpError = singleParam(query, "error", 256);
+  if (idpError !== undefined) {
+    const code = ERROR_CODE.test(idpError) ? idpError : "access_denied";
+    throw new OIDCAuthError(400, code, "The identity provider did not complete the login.", clear);
+  }
+  const code = singleParam(query, "code", 2048);
+  const state = singleParam(query, "state", 4096);
+  if (!code || !state) throw badRequest("invalid_request", "code and state are required.");
+  const tx = await ctx.transactions.fromCookie(request, state);
+  if (!tx?.verifier) {
+    throw new OIDCAuthError(400, "invalid_request", "No login of this browser matches this state.", clear);
+  }
+  if (!ctx.transactions.consume(tx)) {
+    throw new OIDCAuthError(400, "invalid_request", "This login was already completed.", clear);
+  }
+  return exchangeCodeForToken(
+    ctx,
+    {
+      code,
+      iss: singleParam(query, "iss", 2048),
+      redirectUri: tx.redirectUri,
+      codeVerifier: tx.verifier,
+      nonce: tx.nonce,
+    },
+    clear,
+  );
+}

@@ -1,0 +1,79 @@
+import { calculatePKCECodeChallenge } from "oauth4webapi";
+import type { AuthContext } from "../context.js";
+import { badRequest } from "../errors.js";
+import { checkRedirectUri } from "../redirect-uris.js";
+import { singleParam } from "../request-body.js";
+import { redirectResponse } from "../responses.js";
+
+const PROMPTS = new Set(["none", "login", "consent", "select_account"]);
+const CODE_CHALLENGE = /^[A-Za-z0-9\-._~]{43,128}$/;
+const CALLER_STATE = /^[\x21-\x7e]{1,512}$/;
+
+/** The scopes of a login: configured ones, narrowed by the caller, never widened. */
+export function loginScopes(ctx: AuthContext, requested: string | undefined, offline: boolean): string {
+  const configured = ctx.config.scopes;
+  let scopes = configured;
+  if (requested) {
+    const asked = requested.split(" ").filter(Boolean);
+    for (const scope of asked) {
+      if (!configured.includes(scope) && scope !== "openid" && scope !== "offline_access") {
+        throw badRequest("invalid_scope", "A requested scope is not allowed.");
+      }
+    }
+    scopes = ["openid", ...asked.filter((s) => s !== "openid" && s !== "offline_access")];
+  }
+  const unique = [...new Set(scopes)];
+  if (offline) unique.push("offline_access");
+  return unique.join(" ");
+}
+
+function parseBoolean(value: string | undefined, fallback: boolean): boolean {
+  if (value === undefined) return fallback;
+  if (value === "true") return true;
+  if (value === "false") return false;
+  throw badRequest("invalid_request", "offline_access must be true or false.");
+}
+
+/**
+ * `GET login`: redirects to the IdP with PKCE S256, `state` and `nonce`. Browser logins get
+ * a sealed transaction cookie; a native client may send its own `code_challenge` (and
+ * `state`) and keep its verifier for the token endpoint.
+ */
+export async function login(ctx: AuthContext, request: Request): Promise<Response> {
+  const query = new URL(request.url).searchParams;
+  const redirectUri = checkRedirectUri(ctx.config, singleParam(query, "redirect_uri", 2048));
+  const prompt = singleParam(query, "prompt", 32);
+  if (prompt !== undefined && !PROMPTS.has(prompt)) {
+    throw badRequest("invalid_request", "prompt must be none, login, consent or select_account.");
+  }
+  const offline = parseBoolean(singleParam(query, "offline_access", 8), ctx.config.offlineAccess);
+  const scope = loginScopes(ctx, singleParam(query, "scope", 1024), offline);
+  const codeChallenge = singleParam(query, "code_challenge", 256);
+  const method = singleParam(query, "code_challenge_method", 16);
+  if (codeChallenge !== undefined) {
+    if (!CODE_CHALLENGE.test(codeChallenge)) throw badRequest("invalid_request", "code_challenge is malformed.");
+    if (method !== "S256") throw badRequest("invalid_request", "code_challenge_method must be S256.");
+  } else if (method !== undefined) {
+    throw badRequest("invalid_request", "code_challenge_method without code_challenge.");
+  }
+
+  const tx = await ctx.transactions.create(redirectUri, codeChallenge === undefined);
+  const params: Record<string, string> = { redirect_uri: redirectUri, scope, nonce: tx.nonce };
+  if (prompt) params.prompt = prompt;
+  if (codeChallenge !== undefined) {
+    const callerState = singleParam(query, "state", 512);
+    if (callerState !== undefined) {
+      if (!CALLER_STATE.test(callerState)) throw badRequest("invalid_request", "state is malformed.");
+      tx.state = callerState;
+    }
+    ctx.transactions.rememberNative(codeChallenge, tx);
+    params.code_challenge = codeChallenge;
+  } else {
+    params.code_challenge = await calculatePKCECodeChallenge(tx.verifier as string);
+  }
+  params.state = tx.state;
+  const location = await ctx.provider.authorizationUrl(params);
+  const headers: Record<string, string> = {};
+  if (codeChallenge === undefined) headers["Set-Cookie"] = await ctx.transactions.cookie(tx);
+  return redirectResponse(location, headers);
+}

@@ -1,0 +1,13 @@
+export type { IDToken } from "./claims.js";
+export type { ClaimConstraints, EndpointName, OIDCAuthOptions, ResolvedConfig } from "./config.js";
+export { ConfigError, DEFAULT_ROUTES } from "./config.js";
+export type { AuthenticateOptions } from "./context.js";
+export { envName, optionsFromEnv } from "./env.js";
+export { errorResponse, OIDCAuthError } from "./errors.js";
+export type { UserInfoAnswer } from "./handlers/userinfo.js";
+export type { Logger } from "./log.js";
+export { consoleLogger, silentLogger } from "./log.js";
+export type { HandleRequestOptions } from "./oidc-auth.js";
+export { OIDCAuth } from "./oidc-auth.js";
+export type { DeviceAuthorization } from "./provider.js";
+export type { TokenAnswer } from "./responses.js";

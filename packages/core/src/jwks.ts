@@ -1,0 +1,93 @@
+import {
+  createLocalJWKSet,
+  createRemoteJWKSet,
+  customFetch,
+  type JSONWebKeySet,
+  jwksCache,
+  type JWSHeaderParameters,
+  errors,
+  type FlattenedJWSInput,
+} from "jose";
+import { upstreamUnavailable } from "./errors.js";
+import type { Logger } from "./log.js";
+import { describeError } from "./log.js";
+
+/** A key resolver as jose's `jwtVerify` takes it. */
+export type KeyResolver = (
+  header: JWSHeaderParameters,
+  token: FlattenedJWSInput,
+) => Promise<CryptoKey>;
+
+export interface KeySetOptions {
+  cooldownMs: number;
+  maxAgeMs: number;
+  timeoutMs: number;
+  fetch?: typeof fetch | undefined;
+  logger: Logger;
+}
+
+/**
+ * A remote JWKS that survives outages. jose's remote set does the fetching, caching,
+ * single-flight reloads and the cooldown on unknown `kid`s; this adds one thing: when a
+ * refresh of a stale set fails, the last keys that were fetched keep verifying, so an IdP
+ * outage does not turn valid tokens into 503s. With nothing ever fetched, an outage is 503.
+ */
+export class ResilientKeySet {
+  readonly #remote: ReturnType<typeof createRemoteJWKSet>;
+  readonly #logger: Logger;
+  /** jose writes each successfully fetched set here (by reference, no copy). */
+  readonly #cache: { uat?: number; jwks?: JSONWebKeySet } = {};
+  #lastGood: { jwks: JSONWebKeySet; resolver: KeyResolver } | undefined;
+
+  constructor(url: URL, options: KeySetOptions) {
+    this.#logger = options.logger;
+    const timeoutDuration = Math.max(1, Math.round(options.timeoutMs));
+    this.#remote = createRemoteJWKSet(url, {
+      cooldownDuration: options.cooldownMs,
+      cacheMaxAge: options.maxAgeMs,
+      timeoutDuration,
+      [jwksCache]: this.#cache as Record<string, never>,
+      ...(options.fetch ? { [customFetch]: options.fetch } : {}),
+    });
+  }
+
+  /** The resolver to hand to `jwtVerify`. */
+  readonly resolve: KeyResolver = async (header, token) => {
+    try {
+      const key = (await this.#remote(header, token)) as CryptoKey;
+      this.#remember();
+      return key;
+    } catch (err) {
+      if (err instanceof errors.JWKSNoMatchingKey) {
+        this.#remember();
+        throw err;
+      }
+      const fallback = this.#lastGood;
+      if (fallback) {
+        this.#logger.warn("JWKS refresh failed; verifying with the cached keys", describeError(err));
+        return fallback.resolver(header, token);
+      }
+      if (isKeyFailure(err)) throw err;
+      this.#logger.warn("JWKS unreachable and no keys cached", describeError(err));
+      throw upstreamUnavailable();
+    }
+  };
+
+  #remember(): void {
+    const jwks = this.#cache.jwks;
+    if (jwks && jwks !== this.#lastGood?.jwks) {
+      this.#lastGood = { jwks, resolver: createLocalJWKSet(jwks) as KeyResolver };
+    }
+  }
+}
+
+/** Errors that are about the token's header or key choice, not about reaching the IdP. */
+function isKeyFailure(err: unknown): boolean {
+  const code = (err as { code?: unknown })?.code;
+  return (
+    code === "ERR_JWKS_MULTIPLE_MATCHING_KEYS" ||
+    code === "ERR_JOSE_ALG_NOT_ALLOWED" ||
+    code === "ERR_JOSE_NOT_SUPPORTED" ||
+    code === "ERR_JWS_INVALID"
+  );
+}

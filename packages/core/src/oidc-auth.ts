@@ -1,0 +1,151 @@
+import type { IDToken } from "./claims.js";
+import { requireClaims, requireScopes } from "./claims.js";
+import type { EndpointName, OIDCAuthOptions, ResolvedConfig } from "./config.js";
+import { resolveConfig } from "./config.js";
+import type { AuthContext, AuthenticateOptions } from "./context.js";
+import { errorResponse, missingToken, OIDCAuthError } from "./errors.js";
+import { describeError } from "./log.js";
+import { IdentityProvider } from "./provider.js";
+import type { Endpoint } from "./router.js";
+import { enabledEndpoints, normalisePrefix } from "./router.js";
+import { ephemeralSecret } from "./seal.js";
+import { Transactions } from "./transactions.js";
+import { AccessTokenVerifier, extractBearerToken } from "./verify.js";
+
+/** Options of {@link OIDCAuth.handleRequest}. */
+export interface HandleRequestOptions {
+  /** Path the endpoints are mounted under, e.g. `"/api"`. Default `""`. */
+  prefix?: string;
+}
+
+/**
+ * OpenID Connect for one app: the standard endpoints (login, callback, token, device,
+ * logout, userinfo) as Request → Response, and the guard that verifies bearer tokens.
+ *
+ * @example
+ * ```ts
+ * const auth = new OIDCAuth({
+ *   clientId: "my-client",
+ *   clientSecret: process.env.CLIENT_SECRET,
+ *   discoveryUrl: "https://kc.example.org/realms/demo/.well-known/openid-configuration",
+ *   audience: "my-api",
+ *   redirectUris: ["https://app.example.org/callback"],
+ *   secret: process.env.OIDC_SECRET,
+ * });
+ * const response = await auth.handleRequest(request, { prefix: "/api" });
+ * const token = await auth.authenticate(request, { scopes: "admin" }); // throws OIDCAuthError
+ * ```
+ */
+export class OIDCAuth {
+  /** The options after defaults. */
+  readonly config: ResolvedConfig;
+  readonly #context: AuthContext;
+  readonly #endpoints: Endpoint[];
+
+  constructor(options: OIDCAuthOptions = {}) {
+    const config = resolveConfig(options);
+    this.config = config;
+    const provider = new IdentityProvider(config);
+    const verifier = new AccessTokenVerifier(config, provider);
+    let secrets = config.secrets;
+    if (!secrets) {
+      config.logger.warn(
+        "no secret configured: login transactions use a per-process key (set OIDC_SECRET for restarts and several instances)",
+      );
+      secrets = [ephemeralSecret()];
+    }
+    const transactions = new Transactions(config, secrets);
+    this.#context = {
+      config,
+      provider,
+      verifier,
+      transactions,
+      requireToken: (request, opts) => this.#verifyRequest(request, opts ?? {}),
+    };
+    this.#endpoints = enabledEndpoints(config);
+  }
+
+  /** The enabled endpoints with their methods and paths (for adapters that register routes). */
+  get endpoints(): readonly Pick<Endpoint, "name" | "method" | "path">[] {
+    return this.#endpoints.map(({ name, method, path }) => ({ name, method, path }));
+  }
+
+  /**
+   * Serves the endpoint the request's path names (under `prefix`). Unknown paths answer
+   * 404 JSON, wrong methods 405. Never throws: every failure is a JSON error response.
+   */
+  async handleRequest(request: Request, options: HandleRequestOptions = {}): Promise<Response> {
+    const prefix = normalisePrefix(options.prefix);
+    let pathname: string;
+    try {
+      pathname = new URL(request.url).pathname;
+    } catch {
+      return errorResponse(new OIDCAuthError(400, "invalid_request", "Malformed request URL."));
+    }
+    const matches = this.#endpoints.filter((e) => `${prefix}${e.path}` === pathname);
+    if (matches.length === 0) {
+      return errorResponse(new OIDCAuthError(404, "not_found", "No such endpoint."));
+    }
+    const endpoint = matches.find((e) => e.method === request.method);
+    if (!endpoint) {
+      return errorResponse(
+        new OIDCAuthError(405, "invalid_request", "Method not allowed.", {
+          Allow: matches.map((e) => e.method).join(", "),
+        }),
+      );
+    }
+    return this.handleEndpoint(endpoint.name, request);
+  }
+
+  /**
+   * Serves one named endpoint whatever the request's path (adapters that route by
+   * themselves call this). Never throws.
+   */
+  async handleEndpoint(name: EndpointName, request: Request): Promise<Response> {
+    const endpoint = this.#endpoints.find((e) => e.name === name);
+    if (!endpoint) return errorResponse(new OIDCAuthError(404, "not_found", "No such endpoint."));
+    try {
+      return await endpoint.handler(this.#context, request);
+    } catch (err) {
+      if (!(err instanceof OIDCAuthError)) {
+        this.config.logger.error(`unexpected failure in ${name}`, describeError(err));
+      }
+      return errorResponse(err);
+    }
+  }
+
+  /**
+   * The guard. Verifies the request's bearer token and the scope and claim constraints.
+   * Throws {@link OIDCAuthError} (401 missing/invalid, 403 scope/claims, 503 IdP
+   * unreachable with no cached keys); with `optional: true` answers `null` instead.
+   */
+  async authenticate(request: Request, options: AuthenticateOptions & { optional: true }): Promise<IDToken | null>;
+  async authenticate(request: Request, options?: AuthenticateOptions): Promise<IDToken>;
+  async authenticate(request: Request, options: AuthenticateOptions = {}): Promise<IDToken | null> {
+    try {
+      return await this.#verifyRequest(request, options);
+    } catch (err) {
+      if (options.optional) return null;
+      if (err instanceof OIDCAuthError) throw err;
+      this.config.logger.error("unexpected failure in the guard", describeError(err));
+      throw new OIDCAuthError(401, "invalid_token", "The access token is invalid or expired.");
+    }
+  }
+
+  /** Verifies a raw access token (no scope or claim checks). */
+  verifyToken(token: string): Promise<IDToken> {
+    return this.#context.verifier.verify(token);
+  }
+
+  async #verifyRequest(
+    request: Request,
+    options: Omit<AuthenticateOptions, "optional">,
+  ): Promise<IDToken> {
+    const raw = extractBearerToken(request, this.config.maxTokenBytes);
+    if (raw === undefined) throw missingToken();
+    const token = await this.#context.verifier.verify(raw);
+    requireScopes(token, options.scopes);
+    requireClaims(token, { ...this.config.claims, ...options.claims });
+    return token;
+  }
+}

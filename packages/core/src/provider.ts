@@ -1,0 +1,348 @@
+import * as oauth from "oauth4webapi";
+import type { ResolvedConfig } from "./config.js";
+import { ConfigError } from "./config.js";
+import {
+  badRequest,
+  OIDCAuthError,
+  upstreamInvalid,
+  upstreamUnavailable,
+} from "./errors.js";
+import { describeError } from "./log.js";
+
+const WELL_KNOWN = "/.well-known/openid-configuration";
+
+/** True for hosts whose traffic never leaves the machine. */
+export function isLoopbackHost(hostname: string): boolean {
+  return (
+    hostname === "localhost" ||
+    hostname === "[::1]" ||
+    /^127(\.\d{1,3}){3}$/.test(hostname)
+  );
+}
+
+/** The options oauth4webapi's request functions share. */
+interface RequestOptions {
+  signal: () => AbortSignal;
+  [oauth.customFetch]?: (url: string, init: RequestInit) => Promise<Response>;
+  [oauth.allowInsecureRequests]?: boolean;
+}
+
+/** Device authorization as the `device` endpoint returns it (RFC 8628 §3.2). */
+export interface DeviceAuthorization {
+  device_code: string;
+  user_code: string;
+  verification_uri: string;
+  verification_uri_complete?: string;
+  expires_in: number;
+  interval: number;
+}
+
+/** Device-flow polling errors passed to the client unchanged (RFC 8628 §3.5). */
+const DEVICE_POLL_ERRORS = new Set([
+  "authorization_pending",
+  "slow_down",
+  "expired_token",
+  "access_denied",
+]);
+
+/**
+ * Every call to the identity provider, through oauth4webapi. Discovery happens once (one
+ * request in flight however many callers wait) and its result is kept; failures are not
+ * kept, so the next request tries again.
+ */
+export class IdentityProvider {
+  readonly #config: ResolvedConfig;
+  readonly #client: oauth.Client;
+  readonly #clientAuth: oauth.ClientAuth;
+  readonly #issuerUrl: URL | undefined;
+  #metadata: oauth.AuthorizationServer | undefined;
+  #pending: Promise<oauth.AuthorizationServer> | undefined;
+
+  constructor(config: ResolvedConfig) {
+    this.#config = config;
+    this.#client = { client_id: config.clientId, [oauth.clockTolerance]: config.clockToleranceSec };
+    this.#clientAuth = !config.clientSecret
+      ? oauth.None()
+      : config.clientAuthMethod === "client_secret_post"
+        ? oauth.ClientSecretPost(config.clientSecret)
+        : oauth.ClientSecretBasic(config.clientSecret);
+    if (config.discoveryUrl) {
+      const url = new URL(config.discoveryUrl);
+      if (!url.pathname.endsWith(WELL_KNOWN)) {
+        throw new ConfigError(`discoveryUrl must end with ${WELL_KNOWN}.`);
+      }
+      url.pathname = url.pathname.slice(0, -WELL_KNOWN.length) || "/";
+      this.#issuerUrl = new URL(url.href.replace(/\/$/, "") || url.href);
+    }
+  }
+
+  get client(): oauth.Client {
+    return this.#client;
+  }
+
+  /** Options every oauth4webapi request gets: timeout, custom fetch, http on loopback. */
+  requestOptions(): RequestOptions {
+    const timeoutMs = this.#config.timeoutMs;
+    const options: RequestOptions = { signal: () => AbortSignal.timeout(timeoutMs) };
+    if (this.#config.fetch) options[oauth.customFetch] = this.#config.fetch;
+    if (this.#allowsHttp()) options[oauth.allowInsecureRequests] = true;
+    return options;
+  }
+
+  #allowsHttp(): boolean {
+    if (this.#config.allowInsecureRequests) return true;
+    const url = this.#issuerUrl ?? (this.#config.issuer ? new URL(this.#config.issuer) : undefined);
+    return url !== undefined && url.protocol === "http:" && isLoopbackHost(url.hostname);
+  }
+
+  /** The IdP's metadata, discovered once; concurrent first callers share one request. */
+  async metadata(): Promise<oauth.AuthorizationServer> {
+    if (this.#metadata) return this.#metadata;
+    this.#pending ??= this.#discover().finally(() => {
+      this.#pending = undefined;
+    });
+    return this.#pending;
+  }
+
+  async #discover(): Promise<oauth.AuthorizationServer> {
+    const issuerUrl = this.#issuerUrl;
+    if (!issuerUrl) {
+      throw new OIDCAuthError(500, "server_error", "No discoveryUrl is configured.");
+    }
+    const metadata = await this.#call("discovery", async () => {
+      const response = await oauth.discoveryRequest(issuerUrl, this.requestOptions());
+      const expected = this.#config.issuer ? new URL(this.#config.issuer) : issuerUrl;
+      return oauth.processDiscoveryResponse(expected, response);
+    });
+    this.#metadata = metadata;
+    return metadata;
+  }
+
+  /** Expected `iss` of IdP tokens. */
+  async issuer(): Promise<string> {
+    return this.#config.issuer ?? (await this.metadata()).issuer;
+  }
+
+  /** The IdP's JWKS URI. */
+  async jwksUri(): Promise<string> {
+    if (this.#config.jwksUri) return this.#config.jwksUri;
+    const uri = (await this.metadata()).jwks_uri;
+    if (!uri) throw upstreamInvalid();
+    return uri;
+  }
+
+  /** Builds the authorization request URL (PKCE S256, state, nonce already chosen). */
+  async authorizationUrl(params: Record<string, string>): Promise<URL> {
+    const as = await this.metadata();
+    if (!as.authorization_endpoint) throw upstreamInvalid();
+    const url = new URL(as.authorization_endpoint);
+    url.searchParams.set("client_id", this.#config.clientId);
+    url.searchParams.set("response_type", "code");
+    url.searchParams.set("code_challenge_method", "S256");
+    for (const [key, value] of Object.entries(params)) url.searchParams.set(key, value);
+    return url;
+  }
+
+  /** Exchanges an authorization code; validates the ID token's claims (nonce included). */
+  async exchangeCode(input: {
+    code: string;
+    iss?: string | undefined;
+    redirectUri: string;
+    codeVerifier: string;
+    nonce: string;
+  }): Promise<oauth.TokenEndpointResponse> {
+    const as = await this.metadata();
+    const params = new URLSearchParams({ code: input.code });
+    // Callers such as native clients post the code without the `iss` the IdP added to the
+    // redirect (RFC 9207); the code came back to a redirect URI of a login we started.
+    params.set("iss", input.iss ?? as.issuer);
+    const callbackParams = this.#call("callback", async () =>
+      oauth.validateAuthResponse(as, this.#client, params, oauth.skipStateCheck),
+    );
+    return this.#call("code exchange", async () => {
+      const response = await oauth.authorizationCodeGrantRequest(
+        as,
+        this.#client,
+        this.#clientAuth,
+        await callbackParams,
+        input.redirectUri,
+        input.codeVerifier,
+        this.requestOptions(),
+      );
+      return oauth.processAuthorizationCodeResponse(as, this.#client, response, {
+        expectedNonce: input.nonce,
+        requireIdToken: true,
+      });
+    });
+  }
+
+  /** Refresh-token grant. */
+  async refresh(refreshToken: string): Promise<oauth.TokenEndpointResponse> {
+    const as = await this.metadata();
+    return this.#call("refresh", async () => {
+      const response = await oauth.refreshTokenGrantRequest(
+        as,
+        this.#client,
+        this.#clientAuth,
+        refreshToken,
+        this.requestOptions(),
+      );
+      return oauth.processRefreshTokenResponse(as, this.#client, response);
+    });
+  }
+
+  /** Starts a device authorization (RFC 8628 §3.1). */
+  async startDeviceAuthorization(scope: string): Promise<DeviceAuthorization> {
+    const as = await this.metadata();
+    if (!as.device_authorization_endpoint) {
+      throw badRequest("unsupported_grant_type", "The identity provider has no device flow.");
+    }
+    const answer = await this.#call("device authorization", async () => {
+      const response = await oauth.deviceAuthorizationRequest(
+        as,
+        this.#client,
+        this.#clientAuth,
+        { scope },
+        this.requestOptions(),
+      );
+      return oauth.processDeviceAuthorizationResponse(as, this.#client, response);
+    });
+    const result: DeviceAuthorization = {
+      device_code: answer.device_code,
+      user_code: answer.user_code,
+      verification_uri: answer.verification_uri,
+      expires_in: answer.expires_in,
+      interval: answer.interval ?? 5,
+    };
+    if (answer.verification_uri_complete) {
+      result.verification_uri_complete = answer.verification_uri_complete;
+    }
+    return result;
+  }
+
+  /** Polls the device-code grant; pending/slow_down/expired/denied become 400 errors. */
+  async pollDeviceCode(deviceCode: string): Promise<oauth.TokenEndpointResponse> {
+    const as = await this.metadata();
+    return this.#call("device poll", async () => {
+      const response = await oauth.deviceCodeGrantRequest(
+        as,
+        this.#client,
+        this.#clientAuth,
+        deviceCode,
+        this.requestOptions(),
+      );
+      return oauth.processDeviceCodeResponse(as, this.#client, response);
+    });
+  }
+
+  /** The IdP's userinfo for an access token, or undefined when the IdP will not answer. */
+  async userinfo(accessToken: string): Promise<Record<string, unknown> | undefined> {
+    const as = await this.metadata();
+    if (!as.userinfo_endpoint) return undefined;
+    try {
+      const response = await oauth.userInfoRequest(
+        as,
+        this.#client,
+        accessToken,
+        this.requestOptions(),
+      );
+      return { ...(await oauth.processUserInfoResponse(as, this.#client, oauth.skipSubjectCheck, response)) };
+    } catch (err) {
+      this.#config.logger.debug("userinfo at the identity provider failed", describeError(err));
+      return undefined;
+    }
+  }
+
+  /** The IdP's RP-initiated logout endpoint, if it has one. */
+  async endSessionEndpoint(): Promise<string | undefined> {
+    return (await this.metadata()).end_session_endpoint;
+  }
+
+  /**
+   * Runs one IdP interaction and maps its failures: protocol errors in the IdP's answer
+   * keep their RFC code (4xx), an unreachable IdP is 503, a malformed answer is 502.
+   */
+  async #call<T>(step: string, work: () => Promise<T>): Promise<T> {
+    try {
+      return await work();
+    } catch (err) {
+      throw this.#mapError(step, err);
+    }
+  }
+
+  #mapError(step: string, err: unknown): OIDCAuthError {
+    const log = this.#config.logger;
+    if (err instanceof OIDCAuthError) return err;
+    if (err instanceof oauth.ResponseBodyError) {
+      log.info(`identity provider refused the ${step}`, { error: err.error, status: err.status });
+      const code = /^[a-z_]{1,64}$/.test(err.error) ? err.error : "invalid_grant";
+      if (DEVICE_POLL_ERRORS.has(code)) {
+        return badRequest(code, devicePollDescription(code));
+      }
+      if (err.status >= 500) return upstreamUnavailable();
+      if (code === "invalid_client" || code === "unauthorized_client") {
+        // Our own client configuration is wrong: not the caller's fault, and not theirs to see.
+        log.error(`identity provider rejected this client during the ${step}`);
+        return upstreamInvalid();
+      }
+      return badRequest(code, `The identity provider refused the ${step}.`);
+    }
+    if (err instanceof oauth.WWWAuthenticateChallengeError) {
+      log.error(`identity provider challenged the ${step}`, { status: err.status });
+      return err.status >= 500 ? upstreamUnavailable() : upstreamInvalid();
+    }
+    if (err instanceof oauth.AuthorizationResponseError) {
+      return badRequest("invalid_request", "The authorization response is invalid.");
+    }
+    if (isNetworkError(err)) {
+      log.warn(`identity provider unreachable during the ${step}`, describeError(err));
+      return upstreamUnavailable();
+    }
+    if (err instanceof oauth.OperationProcessingError) {
+      if (err.code === oauth.RESPONSE_IS_NOT_CONFORM && isServerErrorResponse(err)) {
+        log.warn(`identity provider failed during the ${step}`, describeError(err));
+        return upstreamUnavailable();
+      }
+      if (err.code === oauth.JWT_CLAIM_COMPARISON || err.code === oauth.JWT_TIMESTAMP_CHECK) {
+        log.warn(`ID token rejected during the ${step}`, describeError(err));
+        return badRequest("invalid_grant", "The identity provider's ID token is invalid.");
+      }
+      log.warn(`identity provider answered badly during the ${step}`, describeError(err));
+      return upstreamInvalid();
+    }
+    if (err instanceof oauth.UnsupportedOperationError) {
+      log.error(`unsupported operation during the ${step}`, describeError(err));
+      return upstreamInvalid();
+    }
+    log.error(`unexpected failure during the ${step}`, describeError(err));
+    return upstreamInvalid();
+  }
+}
+
+function devicePollDescription(code: string): string {
+  switch (code) {
+    case "authorization_pending":
+      return "The user has not yet completed the authorization.";
+    case "slow_down":
+      return "Polling too fast; increase the interval.";
+    case "expired_token":
+      return "The device code has expired.";
+    default:
+      return "The user denied the authorization.";
+  }
+}
+
+function isServerErrorResponse(err: oauth.OperationProcessingError): boolean {
+  const cause = err.cause as unknown;
+  return cause instanceof Response && cause.status >= 500;
+}
+
+/** fetch failures, timeouts and aborts: the IdP could not be reached in time. */
+export function isNetworkError(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  return (
+    err.name === "TimeoutError" ||
+    err.name === "AbortError" ||
+    (err instanceof TypeError && /fetch|network|connect/i.test(err.message))
+  );
+}

@@ -1,0 +1,53 @@
+import type { ResolvedConfig } from "./config.js";
+import { badRequest } from "./errors.js";
+import { isLoopbackHost } from "./provider.js";
+
+/** Parses a caller-supplied absolute http(s) URI, refusing anything unusual. */
+function parseCallerUri(value: string): URL | undefined {
+  if (value.length > 2048 || /[\s\x00-\x1f\x7f\\]/.test(value)) return undefined;
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return undefined;
+  }
+  if (url.protocol !== "https:" && url.protocol !== "http:") return undefined;
+  if (url.username || url.password || url.hash) return undefined;
+  return url;
+}
+
+/**
+ * Checks a `redirect_uri` against the exact allow-list, or the loopback rule of RFC 8252
+ * §7.3 when enabled (http, loopback host, any port). Returns the URI unchanged.
+ */
+export function checkRedirectUri(config: ResolvedConfig, value: string | undefined): string {
+  if (!value) throw badRequest("invalid_request", "redirect_uri is required.");
+  const url = parseCallerUri(value);
+  if (url) {
+    if (config.redirectUris.has(url.href) && url.href === value) return value;
+    if (config.allowLoopbackRedirects && url.protocol === "http:" && isLoopbackHost(url.hostname)) {
+      return value;
+    }
+  }
+  throw badRequest("invalid_request", "redirect_uri is not allowed.");
+}
+
+/**
+ * Checks a `post_logout_redirect_uri`: exact allow-list, same-origin paths of `proxy`, or a
+ * loopback URI when loopback redirects are enabled. Returns the absolute URI.
+ */
+export function checkPostLogoutRedirectUri(config: ResolvedConfig, value: string): string {
+  if (config.proxy && value.startsWith("/") && !value.startsWith("//")) {
+    const url = parseCallerUri(`${config.proxy}${value}`);
+    if (url && url.origin === new URL(config.proxy).origin) return url.href;
+  }
+  const url = parseCallerUri(value);
+  if (url) {
+    if (config.postLogoutRedirectUris.has(url.href) && url.href === value) return value;
+    if (config.redirectUris.has(url.href) && url.href === value) return value;
+    if (config.allowLoopbackRedirects && url.protocol === "http:" && isLoopbackHost(url.hostname)) {
+      return value;
+    }
+  }
+  throw badRequest("invalid_request", "post_logout_redirect_uri is not allowed.");
+}

@@ -1,0 +1,128 @@
+import * as oauth from "oauth4webapi";
+import type { ResolvedConfig } from "./config.js";
+import { ExpiringMap } from "./expiring-set.js";
+import { Sealer } from "./seal.js";
+
+/** What a login must remember until its callback or token exchange. */
+export interface LoginTransaction {
+  /** Single-use id. */
+  id: string;
+  state: string;
+  nonce: string;
+  redirectUri: string;
+  /** PKCE verifier; absent when the caller keeps its own. */
+  verifier?: string;
+}
+
+const COOKIE_NAME = "oidc_auth_tx";
+const MAX_PENDING = 10_000;
+
+function randomId(): string {
+  return oauth.generateRandomState();
+}
+
+/**
+ * The login transaction store. Browser logins keep their transaction in a sealed, httpOnly,
+ * SameSite=Lax cookie bound to `state`; native clients keep their own PKCE verifier and are
+ * remembered here by code challenge; py-oidc-auth-client (when enabled) gets a sealed blob
+ * as the last `|` segment of `state`. Every transaction is single-use and expires.
+ */
+export class Transactions {
+  readonly #config: ResolvedConfig;
+  readonly #sealer: Sealer;
+  readonly #used = new ExpiringMap<true>(MAX_PENDING);
+  readonly #native = new ExpiringMap<Omit<LoginTransaction, "verifier">>(MAX_PENDING);
+
+  constructor(config: ResolvedConfig, secrets: readonly string[]) {
+    this.#config = config;
+    this.#sealer = new Sealer(secrets, "login-transaction");
+  }
+
+  get ttlSec(): number {
+    return this.#config.transactionTtlSec;
+  }
+
+  /** Starts a transaction with fresh state, nonce and (unless the caller has one) verifier. */
+  async create(redirectUri: string, withVerifier: boolean): Promise<LoginTransaction> {
+    const tx: LoginTransaction = {
+      id: randomId(),
+      state: oauth.generateRandomState(),
+      nonce: oauth.generateRandomNonce(),
+      redirectUri,
+    };
+    if (withVerifier) tx.verifier = oauth.generateRandomCodeVerifier();
+    if (this.#config.pyClientCompat && tx.verifier) {
+      tx.state = `${tx.state}|${await this.#sealer.seal(compact(tx), this.ttlSec)}`;
+    }
+    return tx;
+  }
+
+  /** The Set-Cookie value that binds a browser login to this browser. */
+  async cookie(tx: LoginTransaction): Promise<string> {
+    const sealed = await this.#sealer.seal(compact(tx), this.ttlSec);
+    return `${COOKIE_NAME}=${sealed}; Path=/; Max-Age=${this.ttlSec}; HttpOnly; SameSite=Lax${secureFlag(tx.redirectUri)}`;
+  }
+
+  /** The Set-Cookie value that removes the transaction cookie. */
+  clearCookie(): string {
+    return `${COOKIE_NAME}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax`;
+  }
+
+  /** The browser's transaction, if its cookie is intact, unexpired and matches `state`. */
+  async fromCookie(request: Request, state: string): Promise<LoginTransaction | undefined> {
+    const sealed = readCookie(request.headers.get("cookie"), COOKIE_NAME);
+    if (!sealed) return undefined;
+    const tx = expand(await this.#sealer.open(sealed));
+    return tx && tx.state === state ? tx : undefined;
+  }
+
+  /** Opens py-oidc-auth-client's sealed `code_verifier` (compat mode only). */
+  async fromCompatVerifier(blob: string): Promise<LoginTransaction | undefined> {
+    if (!this.#config.pyClientCompat) return undefined;
+    return expand(await this.#sealer.open(blob));
+  }
+
+  /** Remembers a native client's login by its code challenge until its token exchange. */
+  rememberNative(codeChallenge: string, tx: LoginTransaction): void {
+    const { verifier: _ignored, ...rest } = tx;
+    this.#native.add(codeChallenge, rest, Date.now() + this.ttlSec * 1000);
+  }
+
+  /** Takes (single use) the native login whose challenge the posted verifier answers. */
+  async takeNative(codeVerifier: string): Promise<Omit<LoginTransaction, "verifier"> | undefined> {
+    const challenge = await oauth.calculatePKCECodeChallenge(codeVerifier);
+    return this.#native.take(challenge);
+  }
+
+  /** Marks a transaction used; false if it already was (replay). */
+  consume(tx: LoginTransaction): boolean {
+    return this.#used.add(tx.id, true, Date.now() + this.ttlSec * 1000);
+  }
+}
+
+function compact(tx: LoginTransaction): Record<string, unknown> {
+  return { i: tx.id, s: tx.state, n: tx.nonce, r: tx.redirectUri, v: tx.verifier };
+}
+
+function expand(payload: Record<string, unknown> | undefined): LoginTransaction | undefined {
+  if (!payload) return undefined;
+  const { i, s, n, r, v } = payload;
+  if (typeof i !== "string" || typeof n !== "string" || typeof r !== "string") return undefined;
+  const tx: LoginTransaction = { id: i, state: typeof s === "string" ? s : "", nonce: n, redirectUri: r };
+  if (typeof v === "string") tx.verifier = v;
+  return tx;
+}
+
+function secureFlag(redirectUri: string): string {
+  return redirectUri.startsWith("https:") ? "; Secure" : "";
+}
+
+/** One cookie's value from a Cookie header. */
+export function readCookie(header: string | null, name: string): string | undefined {
+  if (!header) return undefined;
+  for (const part of header.split(";")) {
+    const eq = part.indexOf("=");
+    if (eq > 0 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
+  }
+  return undefined;
+}

@@ -1,0 +1,101 @@
+import { decodeProtectedHeader, errors as joseErrors, jwtVerify } from "jose";
+import type { IDToken } from "./claims.js";
+import { toIDToken } from "./claims.js";
+import type { ResolvedConfig } from "./config.js";
+import { invalidToken, missingToken, OIDCAuthError } from "./errors.js";
+import type { IdentityProvider } from "./provider.js";
+import { ResilientKeySet } from "./jwks.js";
+import { describeError } from "./log.js";
+
+/**
+ * The bearer token of a request: the `Bearer` scheme (any case), exactly one token,
+ * from the Authorization header only. Returns undefined when there is no such header.
+ */
+export function extractBearerToken(request: Request, maxBytes: number): string | undefined {
+  const header = request.headers.get("authorization");
+  if (header === null) return undefined;
+  const match = /^bearer +([A-Za-z0-9\-._~+/]+=*) *$/i.exec(header);
+  if (!match?.[1]) throw missingToken();
+  const token = match[1];
+  if (token.length > maxBytes) throw invalidToken();
+  return token;
+}
+
+/** Claims a token of an IdP must never carry to count as an access token. */
+const ID_TOKEN_MARKERS = ["at_hash", "c_hash", "s_hash"];
+/** Keycloak's `typ` claim values of tokens that are not access tokens. */
+const NON_ACCESS_TYP_CLAIMS = new Set(["id", "refresh", "offline", "logout"]);
+
+/**
+ * Verifies IdP access tokens (passthrough mode): signature with the IdP's keys, algorithms
+ * from the configured allow-list, `iss` exact, `aud` exact when configured, `exp`, `iat`,
+ * `sub` required, and the token kind (no ID tokens, no refresh tokens).
+ */
+export class AccessTokenVerifier {
+  readonly #config: ResolvedConfig;
+  readonly #provider: IdentityProvider;
+  #keys: ResilientKeySet | undefined;
+  #rolePaths: string[];
+
+  constructor(config: ResolvedConfig, provider: IdentityProvider) {
+    this.#config = config;
+    this.#provider = provider;
+    this.#rolePaths = config.roleClaims.map((p) => p.replaceAll("{clientId}", config.clientId));
+  }
+
+  /** The IdP's key set (also used to verify ID token signatures). */
+  async keySet(): Promise<ResilientKeySet> {
+    if (this.#keys) return this.#keys;
+    const uri = await this.#provider.jwksUri();
+    this.#keys ??= new ResilientKeySet(new URL(uri), {
+      cooldownMs: this.#config.jwksCooldownMs,
+      maxAgeMs: this.#config.jwksMaxAgeMs,
+      timeoutMs: this.#config.timeoutMs,
+      fetch: this.#config.fetch,
+      logger: this.#config.logger,
+    });
+    return this.#keys;
+  }
+
+  async verify(token: string): Promise<IDToken> {
+    if (token.length > this.#config.maxTokenBytes) throw invalidToken();
+    if (token.split(".").length !== 3) throw invalidToken(); // JWE (5 parts) and garbage
+    let typ: unknown;
+    try {
+      typ = decodeProtectedHeader(token).typ;
+    } catch {
+      throw invalidToken();
+    }
+    if (typ !== undefined && (typeof typ !== "string" || !this.#acceptsTyp(typ))) {
+      throw invalidToken();
+    }
+    const [issuer, keys] = await Promise.all([this.#provider.issuer(), this.keySet()]);
+    let payload: Record<string, unknown>;
+    try {
+      ({ payload } = await jwtVerify(token, keys.resolve, {
+        algorithms: this.#config.algorithms,
+        issuer,
+        ...(this.#config.audience ? { audience: this.#config.audience } : {}),
+        clockTolerance: this.#config.clockToleranceSec,
+        requiredClaims: ["exp", "iat", "iss", "sub"],
+      }));
+    } catch (err) {
+      if (err instanceof OIDCAuthError) throw err;
+      if (!(err instanceof joseErrors.JOSEError)) {
+        this.#config.logger.warn("unexpected token verification failure", describeError(err));
+      }
+      throw invalidToken();
+    }
+    for (const marker of ID_TOKEN_MARKERS) if (marker in payload) throw invalidToken();
+    const typClaim = payload.typ;
+    if (typeof typClaim === "string" && NON_ACCESS_TYP_CLAIMS.has(typClaim.toLowerCase())) {
+      throw invalidToken();
+    }
+    return toIDToken(payload, this.#rolePaths);
+  }
+
+  #acceptsTyp(typ: string): boolean {
+    const t = typ.toLowerCase();
+    return this.#config.accessTokenTypes.includes(t) || this.#config.accessTokenTypes.includes(`application/${t}`);
+  }
+}
