@@ -1,0 +1,41 @@
+import { HonoOIDCAuth, optionsFromEnv } from "@oidc-auth/hono";
+import type { OIDCAuthOptions } from "@oidc-auth/hono";
+import { Hono } from "hono";
+import { demoPage } from "./demo-page.js";
+
+/**
+ * The example app: the auth endpoints under /api, a public route, protected routes and an
+ * optional one, and the demo page. All configuration comes from `OIDC_*` variables.
+ */
+export function createApp(env: Record<string, string | undefined>, overrides: OIDCAuthOptions = {}) {
+  const auth = new HonoOIDCAuth(optionsFromEnv(env, overrides));
+  const app = new Hono();
+
+  app.route("/api", auth.routes());
+  app.get("/api/public", (c) => c.json({ message: "Anyone may read this." }));
+  app.get("/api/me", auth.required(), (c) => {
+    const token = c.get("token");
+    return c.json({
+      sub: token.sub,
+      preferred_username: token.preferred_username,
+      email: token.email,
+      roles: token.roles,
+      scope: token.scope,
+      claims: token,
+    });
+  });
+  app.get("/api/admin", auth.required({ claims: { roles: ["admin"] } }), (c) =>
+    c.json({ message: `Welcome, administrator ${c.get("token").preferred_username ?? c.get("token").sub}.` }),
+  );
+  app.get("/api/email-scope", auth.required({ scopes: "email" }), (c) => c.json({ email: c.get("token").email }));
+  app.get("/api/staff", auth.required({ claims: { "realm_access.roles": ["admin"], groups: ["/staff"] } }), (c) =>
+    c.json({ staff: true }),
+  );
+  app.get("/api/hello", auth.optional(), (c) => {
+    const token = c.get("token");
+    return c.json({ hello: token ? (token.preferred_username ?? token.sub) : "anonymous" });
+  });
+  app.get("/", (c) => c.html(demoPage()));
+  app.get("/callback", (c) => c.html(demoPage()));
+  return { app, auth };
+}

@@ -1,0 +1,44 @@
+import { createAdaptorServer } from "@hono/node-server";
+import type { AddressInfo } from "node:net";
+import { createApp } from "./app.js";
+
+type Env = Record<string, string | undefined>;
+
+export interface RunningServer {
+  url: string;
+  port: number;
+  auth: ReturnType<typeof createApp>["auth"];
+  close(): Promise<void>;
+}
+
+/**
+ * Serves the example on `HOST`/`PORT` (default 127.0.0.1 and 3000; `PORT=0` picks a free
+ * port). `configure` may add variables that depend on the bound URL (e.g. `OIDC_PROXY`).
+ */
+export async function startServer(env: Env, configure?: (url: string) => Env): Promise<RunningServer> {
+  let handler: ((request: Request) => Response | Promise<Response>) | undefined;
+  const server = createAdaptorServer({
+    fetch: (request: Request) =>
+      handler ? handler(request) : new Response("starting", { status: 503 }),
+  });
+  const hostname = env.HOST || "127.0.0.1";
+  const port = env.PORT === undefined || env.PORT === "" ? 3000 : Number(env.PORT);
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, hostname, () => resolve());
+  });
+  const bound = (server.address() as AddressInfo).port;
+  const url = `http://${hostname}:${bound}`;
+  const { app, auth } = createApp({ ...env, ...configure?.(url) });
+  handler = (request) => app.fetch(request);
+  return {
+    url,
+    port: bound,
+    auth,
+    close: () =>
+      new Promise((resolve) => {
+        if ("closeAllConnections" in server) server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}

@@ -1,0 +1,106 @@
+import { describe, expect, it } from "vitest";
+import { ConfigError, envName, OIDCAuth, optionsFromEnv, silentLogger } from "../src/index.js";
+
+describe("options from the environment", () => {
+  it("names every option OIDC_ plus upper snake case", () => {
+    expect(envName("clientId")).toBe("OIDC_CLIENT_ID");
+    expect(envName("pyClientCompat")).toBe("OIDC_PY_CLIENT_COMPAT");
+    expect(envName("brokerStoreUrl")).toBe("OIDC_BROKER_STORE_URL");
+  });
+
+  it("reads strings, booleans, numbers, lists and JSON", () => {
+    const options = optionsFromEnv({
+      OIDC_CLIENT_ID: "app",
+      OIDC_CLIENT_SECRET: "s3cret",
+      OIDC_DISCOVERY_URL: "https://idp.example.org/.well-known/openid-configuration",
+      OIDC_SCOPES: "profile email api",
+      OIDC_OFFLINE_ACCESS: "false",
+      OIDC_TIMEOUT_SEC: "3",
+      OIDC_TRUSTED_ISSUERS: "https://a.example.org, https://b.example.org",
+      OIDC_CLAIMS: '{"roles":["admin"]}',
+      OIDC_PY_CLIENT_COMPAT: "true",
+      UNRELATED: "x",
+    });
+    expect(options).toEqual({
+      clientId: "app",
+      clientSecret: "s3cret",
+      discoveryUrl: "https://idp.example.org/.well-known/openid-configuration",
+      scopes: "profile email api",
+      offlineAccess: false,
+      timeoutSec: 3,
+      trustedIssuers: ["https://a.example.org", "https://b.example.org"],
+      claims: { roles: ["admin"] },
+      pyClientCompat: true,
+    });
+  });
+
+  it("lets explicit options win over the environment", () => {
+    const options = optionsFromEnv(
+      { OIDC_CLIENT_ID: "from-env", OIDC_AUDIENCE: "aud-env" },
+      { clientId: "explicit", audience: undefined },
+    );
+    expect(options.clientId).toBe("explicit");
+    expect(options.audience).toBe("aud-env");
+  });
+
+  it("refuses unreadable values with the variable's name", () => {
+    expect(() => optionsFromEnv({ OIDC_OFFLINE_ACCESS: "maybe" })).toThrow(/OIDC_OFFLINE_ACCESS/);
+    expect(() => optionsFromEnv({ OIDC_TIMEOUT_SEC: "soon" })).toThrow(/OIDC_TIMEOUT_SEC/);
+    expect(() => optionsFromEnv({ OIDC_CLAIMS: "{roles" })).toThrow(/OIDC_CLAIMS/);
+  });
+});
+
+describe("configuration", () => {
+  const base = { logger: silentLogger };
+
+  it("applies py-oidc-auth's defaults", () => {
+    const { config } = new OIDCAuth(base);
+    expect(config.scopes).toEqual(["openid", "profile", "email"]);
+    expect(config.offlineAccess).toBe(true);
+    expect(config.timeoutMs).toBe(10_000);
+    expect(config.appName).toBe("oidc-auth");
+    expect(config.routes.login).toBe("/auth/v2/login");
+    expect(config.pyClientCompat).toBe(false);
+    expect(config.allowLoopbackRedirects).toBe(false);
+  });
+
+  it("refuses symmetric and 'none' algorithms", () => {
+    expect(() => new OIDCAuth({ ...base, algorithms: ["HS256"] })).toThrow(ConfigError);
+    expect(() => new OIDCAuth({ ...base, algorithms: ["none"] })).toThrow(ConfigError);
+  });
+
+  it("bounds the clock tolerance and the transaction lifetime", () => {
+    expect(() => new OIDCAuth({ ...base, clockToleranceSec: 3600 })).toThrow(/clockToleranceSec/);
+    expect(() => new OIDCAuth({ ...base, transactionTtlSec: 3600 })).toThrow(/transactionTtlSec/);
+  });
+
+  it("refuses short secrets", () => {
+    expect(() => new OIDCAuth({ ...base, secret: "short" })).toThrow(/32 characters/);
+  });
+
+  it("refuses a discovery URL that is not a well-known URL", () => {
+    expect(() => new OIDCAuth({ ...base, discoveryUrl: "https://idp.example.org/" })).toThrow(
+      /openid-configuration/,
+    );
+  });
+
+  it("serves only the enabled routes, at their configured paths", () => {
+    const auth = new OIDCAuth({ ...base, routes: { device: null, login: "/signin" } });
+    const names = auth.endpoints.map((e) => `${e.method} ${e.path}`);
+    expect(names).toContain("GET /signin");
+    expect(names.some((n) => n.includes("device"))).toBe(false);
+  });
+
+  it("answers unknown paths 404 and wrong methods 405, as JSON", async () => {
+    const auth = new OIDCAuth(base);
+    const missing = await auth.handleRequest(new Request("http://app.test/api/nope"), { prefix: "/api" });
+    expect(missing.status).toBe(404);
+    expect(await missing.json()).toMatchObject({ error: "not_found" });
+    const wrong = await auth.handleRequest(
+      new Request("http://app.test/api/auth/v2/token", { method: "GET" }),
+      { prefix: "/api" },
+    );
+    expect(wrong.status).toBe(405);
+    expect(wrong.headers.get("allow")).toBe("POST");
+  });
+});
