@@ -1,5 +1,5 @@
-import { HonoOIDCAuth, optionsFromEnv } from "@oidc-auth/hono";
 import type { OIDCAuthOptions } from "@oidc-auth/hono";
+import { HonoOIDCAuth, optionsFromEnv } from "@oidc-auth/hono";
 import { Hono } from "hono";
 import { demoPage } from "./demo-page.js";
 
@@ -7,7 +7,10 @@ import { demoPage } from "./demo-page.js";
  * The example app: the auth endpoints under /api, a public route, protected routes and an
  * optional one, and the demo page. All configuration comes from `OIDC_*` variables.
  */
-export function createApp(env: Record<string, string | undefined>, overrides: OIDCAuthOptions = {}) {
+export function createApp(
+  env: Record<string, string | undefined>,
+  overrides: OIDCAuthOptions = {},
+) {
   const auth = new HonoOIDCAuth(optionsFromEnv(env, overrides));
   const app = new Hono();
 
@@ -25,11 +28,17 @@ export function createApp(env: Record<string, string | undefined>, overrides: OI
     });
   });
   app.get("/api/admin", auth.required({ claims: { roles: ["admin"] } }), (c) =>
-    c.json({ message: `Welcome, administrator ${c.get("token").preferred_username ?? c.get("token").sub}.` }),
+    c.json({
+      message: `Welcome, administrator ${c.get("token").preferred_username ?? c.get("token").sub}.`,
+    }),
   );
-  app.get("/api/email-scope", auth.required({ scopes: "email" }), (c) => c.json({ email: c.get("token").email }));
-  app.get("/api/staff", auth.required({ claims: { "realm_access.roles": ["admin"], groups: ["/staff"] } }), (c) =>
-    c.json({ staff: true }),
+  app.get("/api/email-scope", auth.required({ scopes: "email" }), (c) =>
+    c.json({ email: c.get("token").email }),
+  );
+  app.get(
+    "/api/staff",
+    auth.required({ claims: { "realm_access.roles": ["admin"], groups: ["/staff"] } }),
+    (c) => c.json({ staff: true }),
   );
   app.get("/api/hello", auth.optional(), (c) => {
     const token = c.get("token");

@@ -7,9 +7,7 @@ import { startServer } from "./server.js";
  */
 const env: Record<string, string | undefined> = { ...process.env };
 const usesRealIdp = Boolean(env.OIDC_DISCOVERY_URL);
-const idp = usesRealIdp
-  ? undefined
-  : await startDevIdp({ port: Number(env.DEV_IDP_PORT ?? 9400) });
+const idp = usesRealIdp ? undefined : await startDevIdp({ port: Number(env.DEV_IDP_PORT ?? 9400) });
 
 if (idp) {
   const client = idp.clients.find((c) => c.clientSecret) ?? idp.clients[0];
@@ -20,6 +18,8 @@ if (idp) {
   env.OIDC_SCOPES ??= "profile email";
   // Native clients (py-oidc-auth-client, CLIs) log in through a loopback redirect.
   env.OIDC_ALLOW_LOOPBACK_REDIRECTS ??= "true";
+  // One sealing secret per demo run (a real deployment sets OIDC_SECRET).
+  env.OIDC_SECRET ??= crypto.randomUUID() + crypto.randomUUID();
 }
 
 const app = await startServer(env, (url) => ({

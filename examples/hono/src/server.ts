@@ -1,5 +1,6 @@
-import { createAdaptorServer } from "@hono/node-server";
 import type { AddressInfo } from "node:net";
+import { createAdaptorServer } from "@hono/node-server";
+import type { OIDCAuthOptions } from "@oidc-auth/hono";
 import { createApp } from "./app.js";
 
 type Env = Record<string, string | undefined>;
@@ -15,7 +16,11 @@ export interface RunningServer {
  * Serves the example on `HOST`/`PORT` (default 127.0.0.1 and 3000; `PORT=0` picks a free
  * port). `configure` may add variables that depend on the bound URL (e.g. `OIDC_PROXY`).
  */
-export async function startServer(env: Env, configure?: (url: string) => Env): Promise<RunningServer> {
+export async function startServer(
+  env: Env,
+  configure?: (url: string) => Env,
+  overrides: OIDCAuthOptions = {},
+): Promise<RunningServer> {
   let handler: ((request: Request) => Response | Promise<Response>) | undefined;
   const server = createAdaptorServer({
     fetch: (request: Request) =>
@@ -29,7 +34,7 @@ export async function startServer(env: Env, configure?: (url: string) => Env): P
   });
   const bound = (server.address() as AddressInfo).port;
   const url = `http://${hostname}:${bound}`;
-  const { app, auth } = createApp({ ...env, ...configure?.(url) });
+  const { app, auth } = createApp({ ...env, ...configure?.(url) }, overrides);
   handler = (request) => app.fetch(request);
   return {
     url,

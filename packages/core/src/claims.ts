@@ -61,7 +61,16 @@ export function flattenRoles(claims: Record<string, unknown>, paths: readonly st
   return [...roles];
 }
 
-const STRING_CLAIMS = ["iss", "sub", "jti", "scope", "client_id", "azp", "preferred_username", "email"];
+const STRING_CLAIMS = [
+  "iss",
+  "sub",
+  "jti",
+  "scope",
+  "client_id",
+  "azp",
+  "preferred_username",
+  "email",
+];
 
 /** Builds the app's token from verified claims, refusing claims of the wrong type. */
 export function toIDToken(payload: Record<string, unknown>, rolePaths: readonly string[]): IDToken {

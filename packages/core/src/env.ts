@@ -57,7 +57,8 @@ function parse(name: string, kind: Kind, text: string): unknown {
     }
     case "number": {
       const n = Number(text);
-      if (text.trim() === "" || !Number.isFinite(n)) throw new ConfigError(`${name} must be a number.`);
+      if (text.trim() === "" || !Number.isFinite(n))
+        throw new ConfigError(`${name} must be a number.`);
       return n;
     }
     case "list":

@@ -90,9 +90,7 @@ export const NO_STORE_HEADERS: Record<string, string> = {
  */
 export function errorResponse(err: unknown): Response {
   const known =
-    err instanceof OIDCAuthError
-      ? err
-      : new OIDCAuthError(500, "server_error", "Internal error.");
+    err instanceof OIDCAuthError ? err : new OIDCAuthError(500, "server_error", "Internal error.");
   const body = {
     error: known.error,
     error_description: known.description,

@@ -2,11 +2,11 @@ import {
   createLocalJWKSet,
   createRemoteJWKSet,
   customFetch,
-  type JSONWebKeySet,
-  jwksCache,
-  type JWSHeaderParameters,
   errors,
   type FlattenedJWSInput,
+  type JSONWebKeySet,
+  type JWSHeaderParameters,
+  jwksCache,
 } from "jose";
 import { upstreamUnavailable } from "./errors.js";
 import type { Logger } from "./log.js";
@@ -64,7 +64,10 @@ export class ResilientKeySet {
       }
       const fallback = this.#lastGood;
       if (fallback) {
-        this.#logger.warn("JWKS refresh failed; verifying with the cached keys", describeError(err));
+        this.#logger.warn(
+          "JWKS refresh failed; verifying with the cached keys",
+          describeError(err),
+        );
         return fallback.resolver(header, token);
       }
       if (isKeyFailure(err)) throw err;

@@ -119,7 +119,10 @@ export class OIDCAuth {
    * Throws {@link OIDCAuthError} (401 missing/invalid, 403 scope/claims, 503 IdP
    * unreachable with no cached keys); with `optional: true` answers `null` instead.
    */
-  async authenticate(request: Request, options: AuthenticateOptions & { optional: true }): Promise<IDToken | null>;
+  async authenticate(
+    request: Request,
+    options: AuthenticateOptions & { optional: true },
+  ): Promise<IDToken | null>;
   async authenticate(request: Request, options?: AuthenticateOptions): Promise<IDToken>;
   async authenticate(request: Request, options: AuthenticateOptions = {}): Promise<IDToken | null> {
     try {

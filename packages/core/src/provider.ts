@@ -1,23 +1,14 @@
 import * as oauth from "oauth4webapi";
 import type { ResolvedConfig } from "./config.js";
 import { ConfigError } from "./config.js";
-import {
-  badRequest,
-  OIDCAuthError,
-  upstreamInvalid,
-  upstreamUnavailable,
-} from "./errors.js";
+import { badRequest, OIDCAuthError, upstreamInvalid, upstreamUnavailable } from "./errors.js";
 import { describeError } from "./log.js";
 
 const WELL_KNOWN = "/.well-known/openid-configuration";
 
 /** True for hosts whose traffic never leaves the machine. */
 export function isLoopbackHost(hostname: string): boolean {
-  return (
-    hostname === "localhost" ||
-    hostname === "[::1]" ||
-    /^127(\.\d{1,3}){3}$/.test(hostname)
-  );
+  return hostname === "localhost" || hostname === "[::1]" || /^127(\.\d{1,3}){3}$/.test(hostname);
 }
 
 /** The options oauth4webapi's request functions share. */
@@ -246,7 +237,14 @@ export class IdentityProvider {
         accessToken,
         this.requestOptions(),
       );
-      return { ...(await oauth.processUserInfoResponse(as, this.#client, oauth.skipSubjectCheck, response)) };
+      return {
+        ...(await oauth.processUserInfoResponse(
+          as,
+          this.#client,
+          oauth.skipSubjectCheck,
+          response,
+        )),
+      };
     } catch (err) {
       this.#config.logger.debug("userinfo at the identity provider failed", describeError(err));
       return undefined;

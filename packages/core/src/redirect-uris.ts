@@ -2,9 +2,18 @@ import type { ResolvedConfig } from "./config.js";
 import { badRequest } from "./errors.js";
 import { isLoopbackHost } from "./provider.js";
 
+/** Whitespace, control characters and backslashes: never part of a URI we accept. */
+function hasUnsafeCharacter(value: string): boolean {
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (c <= 0x20 || c === 0x7f || c === 0x5c || (c >= 0x80 && c <= 0x9f)) return true;
+  }
+  return /\s/.test(value);
+}
+
 /** Parses a caller-supplied absolute http(s) URI, refusing anything unusual. */
 function parseCallerUri(value: string): URL | undefined {
-  if (value.length > 2048 || /[\s\x00-\x1f\x7f\\]/.test(value)) return undefined;
+  if (value.length > 2048 || hasUnsafeCharacter(value)) return undefined;
   let url: URL;
   try {
     url = new URL(value);

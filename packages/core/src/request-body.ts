@@ -77,7 +77,10 @@ export async function readForm(
   } else if (type === "application/x-www-form-urlencoded" || (type === "" && text === "")) {
     params = new URLSearchParams(text);
   } else {
-    throw badRequest("invalid_request", "Send the parameters as application/x-www-form-urlencoded.");
+    throw badRequest(
+      "invalid_request",
+      "Send the parameters as application/x-www-form-urlencoded.",
+    );
   }
   let count = 0;
   for (const _ of params.keys()) {
@@ -101,6 +104,7 @@ export function singleParam(
   }
   const value = values[0];
   if (value === undefined || value === "") return undefined;
-  if (value.length > maxLength) throw badRequest("invalid_request", `Parameter ${name} is too long.`);
+  if (value.length > maxLength)
+    throw badRequest("invalid_request", `Parameter ${name} is too long.`);
   return value;
 }

@@ -1,14 +1,24 @@
-import type * as oauth from "oauth4webapi";
 import { decodeJwt } from "jose";
+import type * as oauth from "oauth4webapi";
 import { NO_STORE_HEADERS } from "./errors.js";
 
 /** A JSON answer that no cache keeps. */
-export function jsonResponse(body: unknown, status = 200, headers: Record<string, string> = {}): Response {
-  return new Response(JSON.stringify(body), { status, headers: { ...NO_STORE_HEADERS, ...headers } });
+export function jsonResponse(
+  body: unknown,
+  status = 200,
+  headers: Record<string, string> = {},
+): Response {
+  return new Response(JSON.stringify(body), {
+    status,
+    headers: { ...NO_STORE_HEADERS, ...headers },
+  });
 }
 
 /** A redirect that no cache keeps and that leaks no referrer. */
-export function redirectResponse(location: string | URL, headers: Record<string, string> = {}): Response {
+export function redirectResponse(
+  location: string | URL,
+  headers: Record<string, string> = {},
+): Response {
   return new Response(null, {
     status: 302,
     headers: {
@@ -50,7 +60,10 @@ function refreshExpiry(tokens: oauth.TokenEndpointResponse, now: number): number
 }
 
 /** Maps an IdP token response to the wire format. */
-export function tokenAnswer(tokens: oauth.TokenEndpointResponse, now = Math.floor(Date.now() / 1000)): TokenAnswer {
+export function tokenAnswer(
+  tokens: oauth.TokenEndpointResponse,
+  now = Math.floor(Date.now() / 1000),
+): TokenAnswer {
   const expiresIn = typeof tokens.expires_in === "number" ? tokens.expires_in : 300;
   const answer: TokenAnswer = {
     access_token: tokens.access_token,

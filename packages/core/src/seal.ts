@@ -7,7 +7,12 @@ async function deriveKey(secret: string, purpose: string): Promise<Uint8Array> {
     "deriveBits",
   ]);
   const bits = await crypto.subtle.deriveBits(
-    { name: "HKDF", hash: "SHA-256", salt: encoder.encode("oidc-auth"), info: encoder.encode(purpose) },
+    {
+      name: "HKDF",
+      hash: "SHA-256",
+      salt: encoder.encode("oidc-auth"),
+      info: encoder.encode(purpose),
+    },
     material,
     256,
   );

@@ -108,7 +108,12 @@ function expand(payload: Record<string, unknown> | undefined): LoginTransaction 
   if (!payload) return undefined;
   const { i, s, n, r, v } = payload;
   if (typeof i !== "string" || typeof n !== "string" || typeof r !== "string") return undefined;
-  const tx: LoginTransaction = { id: i, state: typeof s === "string" ? s : "", nonce: n, redirectUri: r };
+  const tx: LoginTransaction = {
+    id: i,
+    state: typeof s === "string" ? s : "",
+    nonce: n,
+    redirectUri: r,
+  };
   if (typeof v === "string") tx.verifier = v;
   return tx;
 }

@@ -3,9 +3,9 @@ import type { IDToken } from "./claims.js";
 import { toIDToken } from "./claims.js";
 import type { ResolvedConfig } from "./config.js";
 import { invalidToken, missingToken, OIDCAuthError } from "./errors.js";
-import type { IdentityProvider } from "./provider.js";
 import { ResilientKeySet } from "./jwks.js";
 import { describeError } from "./log.js";
+import type { IdentityProvider } from "./provider.js";
 
 /**
  * The bearer token of a request: the `Bearer` scheme (any case), exactly one token,
@@ -96,6 +96,9 @@ export class AccessTokenVerifier {
 
   #acceptsTyp(typ: string): boolean {
     const t = typ.toLowerCase();
-    return this.#config.accessTokenTypes.includes(t) || this.#config.accessTokenTypes.includes(`application/${t}`);
+    return (
+      this.#config.accessTokenTypes.includes(t) ||
+      this.#config.accessTokenTypes.includes(`application/${t}`)
+    );
   }
 }

@@ -93,7 +93,9 @@ describe("configuration", () => {
 
   it("answers unknown paths 404 and wrong methods 405, as JSON", async () => {
     const auth = new OIDCAuth(base);
-    const missing = await auth.handleRequest(new Request("http://app.test/api/nope"), { prefix: "/api" });
+    const missing = await auth.handleRequest(new Request("http://app.test/api/nope"), {
+      prefix: "/api",
+    });
     expect(missing.status).toBe(404);
     expect(await missing.json()).toMatchObject({ error: "not_found" });
     const wrong = await auth.handleRequest(

@@ -1,7 +1,7 @@
 import type { AuthenticateOptions, IDToken, OIDCAuthOptions } from "@oidc-auth/core";
 import { errorResponse, OIDCAuth } from "@oidc-auth/core";
-import { Hono } from "hono";
 import type { MiddlewareHandler } from "hono";
+import { Hono } from "hono";
 
 /** Context variables the guards set: `c.get("token")`. */
 export interface OIDCAuthVariables {
@@ -68,4 +68,4 @@ export class HonoOIDCAuth extends OIDCAuth {
 }
 
 export type { AuthenticateOptions, IDToken, OIDCAuthOptions } from "@oidc-auth/core";
-export { optionsFromEnv } from "@oidc-auth/core";
+export { errorResponse, OIDCAuthError, optionsFromEnv, silentLogger } from "@oidc-auth/core";

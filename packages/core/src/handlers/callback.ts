@@ -23,7 +23,12 @@ export async function callback(ctx: AuthContext, request: Request): Promise<Resp
   if (!code || !state) throw badRequest("invalid_request", "code and state are required.");
   const tx = await ctx.transactions.fromCookie(request, state);
   if (!tx?.verifier) {
-    throw new OIDCAuthError(400, "invalid_request", "No login of this browser matches this state.", clear);
+    throw new OIDCAuthError(
+      400,
+      "invalid_request",
+      "No login of this browser matches this state.",
+      clear,
+    );
   }
   if (!ctx.transactions.consume(tx)) {
     throw new OIDCAuthError(400, "invalid_request", "This login was already completed.", clear);

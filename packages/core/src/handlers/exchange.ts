@@ -11,7 +11,13 @@ import { jsonResponse, tokenAnswer } from "../responses.js";
  */
 export async function exchangeCodeForToken(
   ctx: AuthContext,
-  input: { code: string; iss?: string | undefined; redirectUri: string; codeVerifier: string; nonce: string },
+  input: {
+    code: string;
+    iss?: string | undefined;
+    redirectUri: string;
+    codeVerifier: string;
+    nonce: string;
+  },
   headers: Record<string, string> = {},
 ): Promise<Response> {
   const tokens = await ctx.provider.exchangeCode(input);

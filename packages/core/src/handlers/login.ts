@@ -10,7 +10,11 @@ const CODE_CHALLENGE = /^[A-Za-z0-9\-._~]{43,128}$/;
 const CALLER_STATE = /^[\x21-\x7e]{1,512}$/;
 
 /** The scopes of a login: configured ones, narrowed by the caller, never widened. */
-export function loginScopes(ctx: AuthContext, requested: string | undefined, offline: boolean): string {
+export function loginScopes(
+  ctx: AuthContext,
+  requested: string | undefined,
+  offline: boolean,
+): string {
   const configured = ctx.config.scopes;
   let scopes = configured;
   if (requested) {
@@ -51,8 +55,10 @@ export async function login(ctx: AuthContext, request: Request): Promise<Respons
   const codeChallenge = singleParam(query, "code_challenge", 256);
   const method = singleParam(query, "code_challenge_method", 16);
   if (codeChallenge !== undefined) {
-    if (!CODE_CHALLENGE.test(codeChallenge)) throw badRequest("invalid_request", "code_challenge is malformed.");
-    if (method !== "S256") throw badRequest("invalid_request", "code_challenge_method must be S256.");
+    if (!CODE_CHALLENGE.test(codeChallenge))
+      throw badRequest("invalid_request", "code_challenge is malformed.");
+    if (method !== "S256")
+      throw badRequest("invalid_request", "code_challenge_method must be S256.");
   } else if (method !== undefined) {
     throw badRequest("invalid_request", "code_challenge_method without code_challenge.");
   }
@@ -63,7 +69,8 @@ export async function login(ctx: AuthContext, request: Request): Promise<Respons
   if (codeChallenge !== undefined) {
     const callerState = singleParam(query, "state", 512);
     if (callerState !== undefined) {
-      if (!CALLER_STATE.test(callerState)) throw badRequest("invalid_request", "state is malformed.");
+      if (!CALLER_STATE.test(callerState))
+        throw badRequest("invalid_request", "state is malformed.");
       tx.state = callerState;
     }
     ctx.transactions.rememberNative(codeChallenge, tx);

@@ -11,9 +11,11 @@ import { redirectResponse } from "../responses.js";
 export async function logout(ctx: AuthContext, request: Request): Promise<Response> {
   const query = new URL(request.url).searchParams;
   const requested = singleParam(query, "post_logout_redirect_uri", 2048);
-  const target = requested === undefined ? undefined : checkPostLogoutRedirectUri(ctx.config, requested);
+  const target =
+    requested === undefined ? undefined : checkPostLogoutRedirectUri(ctx.config, requested);
   const endSession = await ctx.provider.endSessionEndpoint();
-  if (!endSession) return redirectResponse(target ?? (ctx.config.proxy ? `${ctx.config.proxy}/` : "/"));
+  if (!endSession)
+    return redirectResponse(target ?? (ctx.config.proxy ? `${ctx.config.proxy}/` : "/"));
   const url = new URL(endSession);
   url.searchParams.set("client_id", ctx.config.clientId);
   if (target) url.searchParams.set("post_logout_redirect_uri", target);

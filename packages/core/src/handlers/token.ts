@@ -21,7 +21,11 @@ function grantOf(form: URLSearchParams): string {
 }
 
 /** A parameter under its py-oidc-auth name (`refresh-token`) or its RFC name (`refresh_token`). */
-function eitherParam(form: URLSearchParams, dashed: string, underscored: string): string | undefined {
+function eitherParam(
+  form: URLSearchParams,
+  dashed: string,
+  underscored: string,
+): string | undefined {
   const a = singleParam(form, dashed);
   const b = singleParam(form, underscored);
   if (a !== undefined && b !== undefined && a !== b) {
@@ -67,13 +71,25 @@ async function exchangeCode(ctx: AuthContext, form: URLSearchParams): Promise<Re
   if (!code || !redirectUri || !verifier) {
     throw badRequest("invalid_request", "code, redirect_uri and code_verifier are required.");
   }
-  const refused = () => badRequest("invalid_grant", "The code does not belong to a login started here.");
+  const refused = () =>
+    badRequest("invalid_grant", "The code does not belong to a login started here.");
   if (VERIFIER.test(verifier)) {
     const tx = await ctx.transactions.takeNative(verifier);
     if (!tx || tx.redirectUri !== redirectUri) throw refused();
-    return exchangeCodeForToken(ctx, { code, redirectUri, codeVerifier: verifier, nonce: tx.nonce });
+    return exchangeCodeForToken(ctx, {
+      code,
+      redirectUri,
+      codeVerifier: verifier,
+      nonce: tx.nonce,
+    });
   }
   const tx = await ctx.transactions.fromCompatVerifier(verifier);
-  if (!tx?.verifier || tx.redirectUri !== redirectUri || !ctx.transactions.consume(tx)) throw refused();
-  return exchangeCodeForToken(ctx, { code, redirectUri, codeVerifier: tx.verifier, nonce: tx.nonce });
+  if (!tx?.verifier || tx.redirectUri !== redirectUri || !ctx.transactions.consume(tx))
+    throw refused();
+  return exchangeCodeForToken(ctx, {
+    code,
+    redirectUri,
+    codeVerifier: tx.verifier,
+    nonce: tx.nonce,
+  });
 }

@@ -1,6 +1,6 @@
 import type { AuthContext } from "../context.js";
-import { extractBearerToken } from "../verify.js";
 import { jsonResponse } from "../responses.js";
+import { extractBearerToken } from "../verify.js";
 
 /** The user fields py-oidc-auth's userinfo answers with. */
 export interface UserInfoAnswer {
