@@ -1,12 +1,20 @@
 import { defineConfig } from "vitest/config";
 
-// One vitest project per package; tests talk to real parts (dev IdP, PGlite, Postgres),
-// so hooks get generous timeouts and files run one at a time on this 2-core machine.
+/** One vitest project per package and example (DESIGN §1). */
+const projects = [
+  ["core", "packages/core"],
+  ["hono", "packages/hono"],
+  ["dev-idp", "packages/dev-idp"],
+  ["example-hono", "examples/hono"],
+] as const;
+
+// Tests talk to real parts (dev IdP, real HTTP servers), so hooks get generous timeouts
+// and files run one at a time on this 2-core machine.
 export default defineConfig({
   test: {
-    projects: ["packages/*", "examples/*"].map((glob) => ({
+    projects: projects.map(([name, dir]) => ({
       extends: true,
-      test: { name: glob.split("/")[0], include: [`${glob}/test/**/*.test.ts`] },
+      test: { name, include: [`${dir}/test/**/*.test.ts`] },
     })),
     testTimeout: 30_000,
     hookTimeout: 60_000,
