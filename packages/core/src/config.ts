@@ -1,8 +1,17 @@
+import type { BrokerAlgorithm } from "./broker/keys.js";
+import type { BrokerStore } from "./broker/store.js";
 import type { Logger } from "./log.js";
 import { consoleLogger } from "./log.js";
 
 /** The endpoints oidc-auth serves, by name. */
-export type EndpointName = "login" | "callback" | "token" | "device" | "logout" | "userinfo";
+export type EndpointName =
+  | "login"
+  | "callback"
+  | "token"
+  | "device"
+  | "logout"
+  | "userinfo"
+  | "jwks";
 
 /**
  * Claim constraints: `{ "<claim path>": [acceptable values] }`. Dot paths reach nested
@@ -41,16 +50,37 @@ export interface OIDCAuthOptions {
   /** Override of the expected issuer (default: from discovery). */
   issuer?: string;
 
-  /** Mint own JWTs instead of passing IdP tokens through. Not available in this release. */
+  /** Mint own JWTs instead of passing IdP tokens through. Default false. */
   brokerMode?: boolean;
-  /** Broker store: `memory://`, `postgres://…`, `pglite://DIR`. */
+  /**
+   * Broker store: `memory://`, `postgres://…`/`postgresql://…`, `pglite://DIR`. Default: the
+   * embedded PGlite store of `@oidc-auth/drizzle` (Node only; edge apps use `memory://` or
+   * pass `brokerStore`).
+   */
   brokerStoreUrl?: string;
+  /** A store object instead of a URL (wins over `brokerStoreUrl`). */
+  brokerStore?: BrokerStore;
   /** `aud` of broker tokens. Default `"oidc-auth"`. */
   brokerAudience?: string;
   /** Peer instances whose broker tokens are accepted. */
   trustedIssuers?: string[];
   /** Where a peer publishes its keys. Default `"/auth/v2/.well-known/jwks.json"`. */
   brokerJwksPath?: string;
+  /** Lifetime of broker access tokens (code and device flow alike), seconds. Default 3600. */
+  brokerTokenTtlSec?: number;
+  /** Lifetime of a broker session (its refresh credentials), seconds. Default 30 days. */
+  brokerSessionTtlSec?: number;
+  /** Signing algorithm of broker tokens. Default RS256 (what Python peers verify). */
+  brokerAlgorithm?: BrokerAlgorithm;
+  /** Rotate the signing key when it is older than this many seconds. Default: never. */
+  keyRotationIntervalSec?: number;
+  /**
+   * Seconds after a rotation during which the replaced refresh credential still gets the
+   * same answer: concurrent refreshes (several tabs, retries after a lost response) share
+   * one rotation instead of revoking the session. Any later use of the old credential
+   * revokes the session. Default 2, at most 60; 0 shares only refreshes that overlap.
+   */
+  refreshReuseGraceSec?: number;
 
   /**
    * Secret(s) for sealing login transactions (and, in broker mode, encryption at rest), at
@@ -124,6 +154,19 @@ export interface ResolvedConfig {
   jwksUri: string | undefined;
   issuer: string | undefined;
   secrets: string[] | undefined;
+  brokerMode: boolean;
+  brokerStoreUrl: string | undefined;
+  brokerStore: BrokerStore | undefined;
+  brokerAudience: string;
+  /** `iss` of broker tokens: proxy, else brokerAudience (as in py-oidc-auth). */
+  brokerIssuer: string;
+  trustedIssuers: string[];
+  brokerJwksPath: string;
+  brokerTokenTtlSec: number;
+  brokerSessionTtlSec: number;
+  brokerAlgorithm: BrokerAlgorithm;
+  keyRotationIntervalSec: number | undefined;
+  refreshReuseGraceSec: number;
   redirectUris: ReadonlySet<string>;
   allowLoopbackRedirects: boolean;
   postLogoutRedirectUris: ReadonlySet<string>;
@@ -150,6 +193,7 @@ export const DEFAULT_ROUTES: Record<EndpointName, string> = {
   device: "/auth/v2/device",
   logout: "/auth/v2/logout",
   userinfo: "/auth/v2/userinfo",
+  jwks: "/auth/v2/.well-known/jwks.json",
 };
 
 const ASYMMETRIC_ALGORITHMS = [
@@ -188,9 +232,6 @@ function absoluteUrl(name: string, value: string): string {
 
 /** Applies the defaults and refuses options that cannot work or would be unsafe. */
 export function resolveConfig(options: OIDCAuthOptions): ResolvedConfig {
-  if (options.brokerMode) {
-    throw new ConfigError("brokerMode is not available in this release of @oidc-auth/core.");
-  }
   const algorithms = options.algorithms ?? ASYMMETRIC_ALGORITHMS;
   for (const alg of algorithms) {
     if (!ASYMMETRIC_ALGORITHMS.includes(alg)) {
@@ -219,6 +260,18 @@ export function resolveConfig(options: OIDCAuthOptions): ResolvedConfig {
   }
   const scopes = (options.scopes ?? "profile email").split(/\s+/).filter(Boolean);
   const proxy = options.proxy ? absoluteUrl("proxy", options.proxy).replace(/\/+$/, "") : "";
+  const brokerAudience = options.brokerAudience || "oidc-auth";
+  const brokerIssuer = proxy || brokerAudience;
+  const trustedIssuers = (options.trustedIssuers ?? []).map((i) => i.replace(/\/+$/, ""));
+  if (trustedIssuers.includes(brokerIssuer)) {
+    throw new ConfigError("trustedIssuers must not contain this instance's own issuer.");
+  }
+  const brokerAlgorithm = options.brokerAlgorithm ?? "RS256";
+  if (!["RS256", "PS256", "ES256", "EdDSA"].includes(brokerAlgorithm)) {
+    throw new ConfigError("brokerAlgorithm must be RS256, PS256, ES256 or EdDSA.");
+  }
+  const brokerJwksPath = options.brokerJwksPath ?? "/auth/v2/.well-known/jwks.json";
+  if (!brokerJwksPath.startsWith("/")) throw new ConfigError('brokerJwksPath must start with "/".');
   return {
     clientId: options.clientId ?? "",
     clientSecret: options.clientSecret || undefined,
@@ -233,6 +286,41 @@ export function resolveConfig(options: OIDCAuthOptions): ResolvedConfig {
     jwksUri: options.jwksUri ? absoluteUrl("jwksUri", options.jwksUri) : undefined,
     issuer: options.issuer || undefined,
     secrets,
+    brokerMode: options.brokerMode ?? false,
+    brokerStoreUrl: options.brokerStoreUrl || undefined,
+    brokerStore: options.brokerStore,
+    brokerAudience,
+    brokerIssuer,
+    trustedIssuers,
+    brokerJwksPath,
+    brokerTokenTtlSec: requireRange(
+      "brokerTokenTtlSec",
+      options.brokerTokenTtlSec ?? 3600,
+      30,
+      86400,
+    ),
+    brokerSessionTtlSec: requireRange(
+      "brokerSessionTtlSec",
+      options.brokerSessionTtlSec ?? 30 * 86400,
+      60,
+      365 * 86400,
+    ),
+    brokerAlgorithm,
+    keyRotationIntervalSec:
+      options.keyRotationIntervalSec === undefined
+        ? undefined
+        : requireRange(
+            "keyRotationIntervalSec",
+            options.keyRotationIntervalSec,
+            60,
+            10 * 365 * 86400,
+          ),
+    refreshReuseGraceSec: requireRange(
+      "refreshReuseGraceSec",
+      options.refreshReuseGraceSec ?? 2,
+      0,
+      60,
+    ),
     redirectUris: new Set((options.redirectUris ?? []).map((u) => absoluteUrl("redirectUris", u))),
     allowLoopbackRedirects: options.allowLoopbackRedirects ?? false,
     postLogoutRedirectUris: new Set(

@@ -1,3 +1,4 @@
+import type { Broker } from "./broker/broker.js";
 import type { IDToken } from "./claims.js";
 import type { ClaimConstraints, ResolvedConfig } from "./config.js";
 import type { IdentityProvider } from "./provider.js";
@@ -20,6 +21,8 @@ export interface AuthContext {
   readonly provider: IdentityProvider;
   readonly verifier: AccessTokenVerifier;
   readonly transactions: Transactions;
+  /** Present in broker mode. */
+  readonly broker: Broker | undefined;
   /** The guard: verifies the request's bearer token (throws 401/403/503). */
   requireToken(request: Request, options?: Omit<AuthenticateOptions, "optional">): Promise<IDToken>;
 }

@@ -101,3 +101,13 @@ export function errorResponse(err: unknown): Response {
     headers: { ...NO_STORE_HEADERS, ...known.headers },
   });
 }
+
+/** 503: the broker's store could not be reached. Nothing was lost; try again. */
+export function storeUnavailable(): OIDCAuthError {
+  return new OIDCAuthError(
+    503,
+    "temporarily_unavailable",
+    "The session store is unavailable. Try again later.",
+    { "Retry-After": "2" },
+  );
+}

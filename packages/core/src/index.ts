@@ -1,9 +1,19 @@
+export type { BrokerAlgorithm } from "./broker/keys.js";
+export { MemoryBrokerStore } from "./broker/memory-store.js";
+export type {
+  BrokerStore,
+  PeerJwksRecord,
+  SessionChanges,
+  SessionRecord,
+  SigningKeyRecord,
+} from "./broker/store.js";
 export type { IDToken } from "./claims.js";
 export type { ClaimConstraints, EndpointName, OIDCAuthOptions, ResolvedConfig } from "./config.js";
 export { ConfigError, DEFAULT_ROUTES } from "./config.js";
 export type { AuthenticateOptions } from "./context.js";
 export { envName, optionsFromEnv } from "./env.js";
 export { errorResponse, OIDCAuthError } from "./errors.js";
+export type { TokenExchangeAnswer } from "./handlers/token-exchange.js";
 export type { UserInfoAnswer } from "./handlers/userinfo.js";
 export type { Logger } from "./log.js";
 export { consoleLogger, silentLogger } from "./log.js";

@@ -24,6 +24,10 @@ export interface KeySetOptions {
   timeoutMs: number;
   fetch?: typeof fetch | undefined;
   logger: Logger;
+  /** A set persisted earlier (e.g. a peer's JWKS from the store): used until a fetch succeeds. */
+  persisted?: { jwks: JSONWebKeySet; fetchedAt: number } | undefined;
+  /** Called with each newly fetched set (to persist it). */
+  onFetched?: ((jwks: JSONWebKeySet) => void) | undefined;
 }
 
 /**
@@ -39,8 +43,21 @@ export class ResilientKeySet {
   readonly #cache: { uat?: number; jwks?: JSONWebKeySet } = {};
   #lastGood: { jwks: JSONWebKeySet; resolver: KeyResolver } | undefined;
 
+  readonly #onFetched: ((jwks: JSONWebKeySet) => void) | undefined;
+
   constructor(url: URL, options: KeySetOptions) {
     this.#logger = options.logger;
+    this.#onFetched = options.onFetched;
+    if (options.persisted) {
+      const { jwks, fetchedAt } = options.persisted;
+      this.#cache.uat = fetchedAt * 1000;
+      this.#cache.jwks = jwks;
+      try {
+        this.#lastGood = { jwks, resolver: createLocalJWKSet(jwks) as KeyResolver };
+      } catch {
+        // a malformed persisted set is ignored; the next fetch replaces it
+      }
+    }
     const timeoutDuration = Math.max(1, Math.round(options.timeoutMs));
     this.#remote = createRemoteJWKSet(url, {
       cooldownDuration: options.cooldownMs,
@@ -80,6 +97,7 @@ export class ResilientKeySet {
     const jwks = this.#cache.jwks;
     if (jwks && jwks !== this.#lastGood?.jwks) {
       this.#lastGood = { jwks, resolver: createLocalJWKSet(jwks) as KeyResolver };
+      this.#onFetched?.(jwks);
     }
   }
 }

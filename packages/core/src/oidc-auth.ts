@@ -1,3 +1,5 @@
+import { Broker } from "./broker/broker.js";
+import type { BrokerStore } from "./broker/store.js";
 import type { IDToken } from "./claims.js";
 import { requireClaims, requireScopes } from "./claims.js";
 import type { EndpointName, OIDCAuthOptions, ResolvedConfig } from "./config.js";
@@ -41,6 +43,7 @@ export class OIDCAuth {
   readonly config: ResolvedConfig;
   readonly #context: AuthContext;
   readonly #endpoints: Endpoint[];
+  readonly #broker: Broker | undefined;
 
   constructor(options: OIDCAuthOptions = {}) {
     const config = resolveConfig(options);
@@ -55,19 +58,21 @@ export class OIDCAuth {
       secrets = [ephemeralSecret()];
     }
     const transactions = new Transactions(config, secrets);
+    this.#broker = config.brokerMode ? new Broker(config, provider, verifier) : undefined;
     this.#context = {
       config,
       provider,
       verifier,
       transactions,
+      broker: this.#broker,
       requireToken: (request, opts) => this.#verifyRequest(request, opts ?? {}),
     };
     this.#endpoints = enabledEndpoints(config);
   }
 
   /** The enabled endpoints with their methods and paths (for adapters that register routes). */
-  get endpoints(): readonly Pick<Endpoint, "name" | "method" | "path">[] {
-    return this.#endpoints.map(({ name, method, path }) => ({ name, method, path }));
+  get endpoints(): readonly Pick<Endpoint, "name" | "methods" | "path">[] {
+    return this.#endpoints.map(({ name, methods, path }) => ({ name, methods, path }));
   }
 
   /**
@@ -86,11 +91,11 @@ export class OIDCAuth {
     if (matches.length === 0) {
       return errorResponse(new OIDCAuthError(404, "not_found", "No such endpoint."));
     }
-    const endpoint = matches.find((e) => e.method === request.method);
+    const endpoint = matches.find((e) => (e.methods as readonly string[]).includes(request.method));
     if (!endpoint) {
       return errorResponse(
         new OIDCAuthError(405, "invalid_request", "Method not allowed.", {
-          Allow: matches.map((e) => e.method).join(", "),
+          Allow: matches.flatMap((e) => e.methods).join(", "),
         }),
       );
     }
@@ -135,9 +140,44 @@ export class OIDCAuth {
     }
   }
 
-  /** Verifies a raw access token (no scope or claim checks). */
+  /** Verifies a raw access token (no scope or claim checks): a broker token in broker mode. */
   verifyToken(token: string): Promise<IDToken> {
-    return this.#context.verifier.verify(token);
+    return this.#broker
+      ? this.#broker.verifier.verify(token)
+      : this.#context.verifier.verify(token);
+  }
+
+  /**
+   * Broker mode: starts a new signing-key generation (race-safe across instances). The
+   * retired key stays in the JWKS until the tokens it signed have expired.
+   */
+  async rotateSigningKey(): Promise<{ kid: string }> {
+    return this.#requireBroker().keys.rotate();
+  }
+
+  /** Broker mode: the public JWKS of this instance. */
+  async brokerJwks() {
+    return this.#requireBroker().keys.jwks();
+  }
+
+  /** Broker mode: the store (opened on first use). */
+  async brokerStore(): Promise<BrokerStore> {
+    return this.#requireBroker().store();
+  }
+
+  /** Broker mode: deletes expired sessions and keys past retention. */
+  async purgeExpired(): Promise<void> {
+    await this.#requireBroker().purge();
+  }
+
+  /** Releases the broker store's connections. */
+  async close(): Promise<void> {
+    await this.#broker?.close();
+  }
+
+  #requireBroker(): Broker {
+    if (!this.#broker) throw new Error("this instance is not in broker mode");
+    return this.#broker;
   }
 
   async #verifyRequest(
@@ -146,7 +186,9 @@ export class OIDCAuth {
   ): Promise<IDToken> {
     const raw = extractBearerToken(request, this.config.maxTokenBytes);
     if (raw === undefined) throw missingToken();
-    const token = await this.#context.verifier.verify(raw);
+    const token = this.#broker
+      ? await this.#broker.verifier.verify(raw)
+      : await this.#context.verifier.verify(raw);
     requireScopes(token, options.scopes);
     requireClaims(token, { ...this.config.claims, ...options.claims });
     return token;

@@ -251,6 +251,27 @@ export class IdentityProvider {
     }
   }
 
+  /** Revokes a refresh token at the IdP where it offers revocation; failures are logged only. */
+  async revoke(refreshToken: string): Promise<void> {
+    try {
+      const as = await this.metadata();
+      if (!as.revocation_endpoint) return;
+      const response = await oauth.revocationRequest(
+        as,
+        this.#client,
+        this.#clientAuth,
+        refreshToken,
+        {
+          ...this.requestOptions(),
+          additionalParameters: { token_type_hint: "refresh_token" },
+        },
+      );
+      await oauth.processRevocationResponse(response);
+    } catch (err) {
+      this.#config.logger.warn("revocation at the identity provider failed", describeError(err));
+    }
+  }
+
   /** The IdP's RP-initiated logout endpoint, if it has one. */
   async endSessionEndpoint(): Promise<string | undefined> {
     return (await this.metadata()).end_session_endpoint;

@@ -2,37 +2,45 @@ import type { EndpointName, ResolvedConfig } from "./config.js";
 import type { EndpointHandler } from "./context.js";
 import { callback } from "./handlers/callback.js";
 import { device } from "./handlers/device.js";
+import { jwks } from "./handlers/jwks.js";
 import { login } from "./handlers/login.js";
 import { logout } from "./handlers/logout.js";
 import { token } from "./handlers/token.js";
 import { userinfo } from "./handlers/userinfo.js";
 
-/** One served endpoint: its name, method and path (relative to the prefix). */
+export type HttpMethod = "GET" | "POST";
+
+/** One served endpoint: its name, methods and path (relative to the prefix). */
 export interface Endpoint {
   name: EndpointName;
-  method: "GET" | "POST";
+  methods: readonly HttpMethod[];
   path: string;
   handler: EndpointHandler;
 }
 
-const HANDLERS: Record<EndpointName, { method: "GET" | "POST"; handler: EndpointHandler }> = {
-  login: { method: "GET", handler: login },
-  callback: { method: "GET", handler: callback },
-  token: { method: "POST", handler: token },
-  device: { method: "POST", handler: device },
-  logout: { method: "GET", handler: logout },
-  userinfo: { method: "GET", handler: userinfo },
+const HANDLERS: Record<
+  EndpointName,
+  { methods: HttpMethod[]; handler: EndpointHandler; brokerOnly?: true }
+> = {
+  login: { methods: ["GET"], handler: login },
+  callback: { methods: ["GET"], handler: callback },
+  token: { methods: ["POST"], handler: token },
+  device: { methods: ["POST"], handler: device },
+  logout: { methods: ["GET", "POST"], handler: logout },
+  userinfo: { methods: ["GET"], handler: userinfo },
+  jwks: { methods: ["GET"], handler: jwks, brokerOnly: true },
 };
 
 /** The enabled endpoints, in a fixed order. */
 export function enabledEndpoints(config: ResolvedConfig): Endpoint[] {
   const endpoints: Endpoint[] = [];
-  for (const [name, { method, handler }] of Object.entries(HANDLERS) as [
+  for (const [name, { methods, handler, brokerOnly }] of Object.entries(HANDLERS) as [
     EndpointName,
     (typeof HANDLERS)[EndpointName],
   ][]) {
     const path = config.routes[name];
-    if (path !== null) endpoints.push({ name, method, path, handler });
+    if (path === null || (brokerOnly && !config.brokerMode)) continue;
+    endpoints.push({ name, methods, path, handler });
   }
   return endpoints;
 }

@@ -1,4 +1,4 @@
-import { EncryptJWT, jwtDecrypt } from "jose";
+import { CompactEncrypt, compactDecrypt, EncryptJWT, jwtDecrypt } from "jose";
 
 const encoder = new TextEncoder();
 
@@ -40,6 +40,32 @@ export class Sealer {
       .setIssuedAt()
       .setExpirationTime(`${Math.floor(ttlSec)}s`)
       .encrypt(key);
+  }
+
+  /** Encrypts text with the first key (no expiry). */
+  async encryptText(text: string): Promise<string> {
+    const [key] = await this.#keys;
+    if (!key) throw new Error("no sealing key");
+    return new CompactEncrypt(encoder.encode(text))
+      .setProtectedHeader({ alg: "dir", enc: "A256GCM" })
+      .encrypt(key);
+  }
+
+  /** Decrypts what {@link encryptText} produced, with any configured key. */
+  async decryptText(sealed: string): Promise<string | undefined> {
+    if (sealed.split(".").length !== 5) return undefined;
+    for (const key of await this.#keys) {
+      try {
+        const { plaintext } = await compactDecrypt(sealed, key, {
+          keyManagementAlgorithms: ["dir"],
+          contentEncryptionAlgorithms: ["A256GCM"],
+        });
+        return new TextDecoder().decode(plaintext);
+      } catch {
+        // next key
+      }
+    }
+    return undefined;
   }
 
   /** Opens a sealed value; undefined when it is forged, tampered with, foreign or expired. */

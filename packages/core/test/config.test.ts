@@ -86,7 +86,7 @@ describe("configuration", () => {
 
   it("serves only the enabled routes, at their configured paths", () => {
     const auth = new OIDCAuth({ ...base, routes: { device: null, login: "/signin" } });
-    const names = auth.endpoints.map((e) => `${e.method} ${e.path}`);
+    const names = auth.endpoints.map((e) => `${e.methods.join(",")} ${e.path}`);
     expect(names).toContain("GET /signin");
     expect(names.some((n) => n.includes("device"))).toBe(false);
   });

@@ -38,8 +38,8 @@ export class HonoOIDCAuth extends OIDCAuth {
   /** A Hono app serving every enabled endpoint at its path; mount it with `app.route()`. */
   routes(): Hono {
     const app = new Hono();
-    for (const { name, method, path } of this.endpoints) {
-      app.on(method, path, (c) => this.handleEndpoint(name, c.req.raw));
+    for (const { name, methods, path } of this.endpoints) {
+      app.on([...methods], path, (c) => this.handleEndpoint(name, c.req.raw));
     }
     return app;
   }
@@ -68,4 +68,10 @@ export class HonoOIDCAuth extends OIDCAuth {
 }
 
 export type { AuthenticateOptions, IDToken, OIDCAuthOptions } from "@oidc-auth/core";
-export { errorResponse, OIDCAuthError, optionsFromEnv, silentLogger } from "@oidc-auth/core";
+export {
+  errorResponse,
+  MemoryBrokerStore,
+  OIDCAuthError,
+  optionsFromEnv,
+  silentLogger,
+} from "@oidc-auth/core";

@@ -34,5 +34,6 @@ export async function exchangeCodeForToken(
       throw badRequest("invalid_grant", "The identity provider's ID token is invalid.");
     }
   }
-  return jsonResponse(tokenAnswer(tokens), 200, headers);
+  const answer = ctx.broker ? await ctx.broker.login(tokens) : tokenAnswer(tokens);
+  return jsonResponse(answer, 200, headers);
 }

@@ -3,6 +3,7 @@ import { badRequest } from "../errors.js";
 import { readForm, singleParam } from "../request-body.js";
 import { jsonResponse, tokenAnswer } from "../responses.js";
 import { exchangeCodeForToken } from "./exchange.js";
+import { exchangeToken } from "./token-exchange.js";
 
 const GRANT_CODE = "authorization_code";
 const GRANT_REFRESH = "refresh_token";
@@ -44,15 +45,19 @@ export async function token(ctx: AuthContext, request: Request): Promise<Respons
     case GRANT_REFRESH: {
       const refreshToken = eitherParam(form, "refresh-token", "refresh_token");
       if (!refreshToken) throw badRequest("invalid_request", "refresh_token is required.");
+      if (ctx.broker) return jsonResponse(await ctx.broker.refresh(refreshToken));
       return jsonResponse(tokenAnswer(await ctx.provider.refresh(refreshToken)));
     }
     case GRANT_DEVICE: {
       const deviceCode = eitherParam(form, "device-code", "device_code");
       if (!deviceCode) throw badRequest("invalid_request", "device_code is required.");
-      return jsonResponse(tokenAnswer(await ctx.provider.pollDeviceCode(deviceCode)));
+      const tokens = await ctx.provider.pollDeviceCode(deviceCode);
+      return jsonResponse(ctx.broker ? await ctx.broker.login(tokens) : tokenAnswer(tokens));
     }
     case GRANT_EXCHANGE:
-      throw badRequest("unsupported_grant_type", "Token exchange needs broker mode.");
+      if (!ctx.broker)
+        throw badRequest("unsupported_grant_type", "Token exchange needs broker mode.");
+      return jsonResponse(await exchangeToken(ctx, ctx.broker, form));
     default:
       throw badRequest("unsupported_grant_type", "This grant type is not supported.");
   }

@@ -17,13 +17,16 @@ function text(...values: unknown[]): string {
 }
 
 /**
- * `GET userinfo`: bearer-protected. Answers from the verified token's claims; asks the
- * IdP's userinfo endpoint only for fields the token lacks.
+ * `GET userinfo`: bearer-protected. Answers from the verified token's claims; in passthrough
+ * mode asks the IdP's userinfo endpoint only for fields the token lacks; in broker mode
+ * answers from the session and the token, without calling the IdP.
  */
 export async function userinfo(ctx: AuthContext, request: Request): Promise<Response> {
   const token = await ctx.requireToken(request);
   let claims: Record<string, unknown> = token;
-  if (!token.given_name || !token.family_name || !token.email) {
+  if (ctx.broker) {
+    claims = await ctx.broker.sessionClaims(token);
+  } else if (!token.given_name || !token.family_name || !token.email) {
     const raw = extractBearerToken(request, ctx.config.maxTokenBytes) as string;
     const fromIdp = await ctx.provider.userinfo(raw);
     if (fromIdp && fromIdp.sub === token.sub) claims = { ...fromIdp, ...token };

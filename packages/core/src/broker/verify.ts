@@ -1,0 +1,82 @@
+import {
+  decodeJwt,
+  decodeProtectedHeader,
+  type JWTVerifyGetKey,
+  errors as joseErrors,
+  jwtVerify,
+} from "jose";
+import type { IDToken } from "../claims.js";
+import { toIDToken } from "../claims.js";
+import type { ResolvedConfig } from "../config.js";
+import { invalidToken, OIDCAuthError } from "../errors.js";
+import { describeError } from "../log.js";
+import type { PeerKeys } from "./federation.js";
+import type { SigningKeys } from "./keys.js";
+
+const BROKER_ALGORITHMS = ["RS256", "PS256", "ES256", "EdDSA"];
+
+/**
+ * Verifies broker tokens with no database or IdP call on the hot path: own tokens with
+ * own keys (held in memory), trusted peers' tokens with that peer's keys only. A token of
+ * any other issuer is refused before any network call.
+ */
+export class BrokerTokenVerifier {
+  readonly #config: ResolvedConfig;
+  readonly #issuer: string;
+  readonly #keys: SigningKeys;
+  readonly #peers: PeerKeys;
+
+  constructor(config: ResolvedConfig, issuer: string, keys: SigningKeys, peers: PeerKeys) {
+    this.#config = config;
+    this.#issuer = issuer;
+    this.#keys = keys;
+    this.#peers = peers;
+  }
+
+  async verify(token: string): Promise<IDToken> {
+    if (token.length > this.#config.maxTokenBytes || token.split(".").length !== 3)
+      throw invalidToken();
+    let iss: unknown;
+    let typ: unknown;
+    try {
+      iss = decodeJwt(token).iss;
+      typ = decodeProtectedHeader(token).typ;
+    } catch {
+      throw invalidToken();
+    }
+    if (
+      typeof iss !== "string" ||
+      typeof typ !== "string" ||
+      !/^(application\/)?at\+jwt$/i.test(typ)
+    ) {
+      throw invalidToken();
+    }
+    let resolve: JWTVerifyGetKey;
+    if (iss === this.#issuer) {
+      resolve = this.#keys.resolve as JWTVerifyGetKey;
+    } else if (this.#peers.trusts(iss)) {
+      resolve = (await this.#peers.keySet(iss)).resolve;
+    } else {
+      throw invalidToken();
+    }
+    try {
+      const { payload } = await jwtVerify(token, resolve, {
+        algorithms: BROKER_ALGORITHMS,
+        issuer: iss,
+        audience: this.#config.brokerAudience,
+        clockTolerance: this.#config.clockToleranceSec,
+        requiredClaims: ["exp", "iat", "iss", "sub", "jti"],
+      });
+      return toIDToken(payload as Record<string, unknown>, ["roles"]);
+    } catch (err) {
+      if (err instanceof OIDCAuthError) throw err;
+      if (!(err instanceof joseErrors.JOSEError)) {
+        this.#config.logger.warn(
+          "unexpected broker token verification failure",
+          describeError(err),
+        );
+      }
+      throw invalidToken();
+    }
+  }
+}
