@@ -109,8 +109,18 @@ $("device").onclick = async () => {
   };
   setTimeout(poll, interval);
 };
-$("logout").onclick = () => {
+$("logout").onclick = async () => {
+  const t = tokens();
   sessionStorage.removeItem("tokens");
+  if (t && t.refresh_token) {
+    // Broker mode: revoke the session server-side before leaving for the IdP's logout.
+    await fetch(api + "/logout", {
+      method: "POST",
+      headers: { "Content-Type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams({ "refresh-token": t.refresh_token }),
+      redirect: "manual",
+    }).catch(() => {});
+  }
   location.assign(api + "/logout?post_logout_redirect_uri=" + encodeURIComponent(location.origin + "/"));
 };
 

@@ -22,10 +22,15 @@ if (idp) {
   env.OIDC_SECRET ??= crypto.randomUUID() + crypto.randomUUID();
 }
 
+// The demo runs the token broker on the embedded store (PGlite under .data/) unless told otherwise.
+env.OIDC_BROKER_MODE ??= "true";
+
 const app = await startServer(env, (url) => ({
   OIDC_PROXY: env.OIDC_PROXY ?? url,
   OIDC_REDIRECT_URIS: env.OIDC_REDIRECT_URIS ?? `${url}/callback`,
 }));
+
+if (env.OIDC_BROKER_MODE === "true") await app.auth.brokerStore(); // open (and migrate) it now
 
 const lines = [
   "",
@@ -33,6 +38,7 @@ const lines = [
   `  app:            ${app.url}/`,
   `  auth endpoints: ${app.url}/api/auth/v2/{login,callback,token,device,logout,userinfo}`,
   `  protected:      ${app.url}/api/me   ${app.url}/api/admin (role admin)`,
+  `  mode:           ${env.OIDC_BROKER_MODE === "true" ? `broker (store: ${env.OIDC_BROKER_STORE_URL || "embedded PGlite"}; keys: ${app.url}/api/auth/v2/.well-known/jwks.json)` : "passthrough"}`,
 ];
 if (idp) {
   lines.push(`  identity provider: ${idp.issuer} (discovery: ${idp.discoveryUrl})`);

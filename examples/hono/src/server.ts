@@ -40,10 +40,12 @@ export async function startServer(
     url,
     port: bound,
     auth,
-    close: () =>
-      new Promise((resolve) => {
+    close: async () => {
+      await new Promise<void>((resolve) => {
         if ("closeAllConnections" in server) server.closeAllConnections();
         server.close(() => resolve());
-      }),
+      });
+      await auth.close();
+    },
   };
 }

@@ -321,10 +321,19 @@ export function resolveConfig(options: OIDCAuthOptions): ResolvedConfig {
       0,
       60,
     ),
-    redirectUris: new Set((options.redirectUris ?? []).map((u) => absoluteUrl("redirectUris", u))),
+    // Kept as written: a caller's URI must equal one of them character for character.
+    redirectUris: new Set(
+      (options.redirectUris ?? []).map((u) => {
+        absoluteUrl("redirectUris", u);
+        return u;
+      }),
+    ),
     allowLoopbackRedirects: options.allowLoopbackRedirects ?? false,
     postLogoutRedirectUris: new Set(
-      (options.postLogoutRedirectUris ?? []).map((u) => absoluteUrl("postLogoutRedirectUris", u)),
+      (options.postLogoutRedirectUris ?? []).map((u) => {
+        absoluteUrl("postLogoutRedirectUris", u);
+        return u;
+      }),
     ),
     pyClientCompat: options.pyClientCompat ?? false,
     clockToleranceSec: requireRange("clockToleranceSec", options.clockToleranceSec ?? 30, 0, 300),

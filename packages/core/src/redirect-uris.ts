@@ -21,7 +21,9 @@ function parseCallerUri(value: string): URL | undefined {
     return undefined;
   }
   if (url.protocol !== "https:" && url.protocol !== "http:") return undefined;
-  if (url.username || url.password || url.hash) return undefined;
+  // No fragment (RFC 6749 §3.1.2) and no userinfo, not even empty ones ("#", "@").
+  const authority = value.slice(url.protocol.length + 2).split("/")[0] ?? "";
+  if (value.includes("#") || authority.includes("@")) return undefined;
   return url;
 }
 
@@ -33,7 +35,7 @@ export function checkRedirectUri(config: ResolvedConfig, value: string | undefin
   if (!value) throw badRequest("invalid_request", "redirect_uri is required.");
   const url = parseCallerUri(value);
   if (url) {
-    if (config.redirectUris.has(url.href) && url.href === value) return value;
+    if (config.redirectUris.has(value)) return value;
     if (config.allowLoopbackRedirects && url.protocol === "http:" && isLoopbackHost(url.hostname)) {
       return value;
     }
@@ -53,7 +55,7 @@ export function checkPostLogoutRedirectUri(config: ResolvedConfig, value: string
   const url = parseCallerUri(value);
   if (url) {
     if (config.postLogoutRedirectUris.has(url.href) && url.href === value) return value;
-    if (config.redirectUris.has(url.href) && url.href === value) return value;
+    if (config.redirectUris.has(value)) return value;
     if (config.allowLoopbackRedirects && url.protocol === "http:" && isLoopbackHost(url.hostname)) {
       return value;
     }

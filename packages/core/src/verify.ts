@@ -21,6 +21,11 @@ export function extractBearerToken(request: Request, maxBytes: number): string |
   return token;
 }
 
+function normaliseMediaType(type: string): string {
+  const t = type.toLowerCase();
+  return t.startsWith("application/") ? t.slice("application/".length) : t;
+}
+
 /** Claims a token of an IdP must never carry to count as an access token. */
 const ID_TOKEN_MARKERS = ["at_hash", "c_hash", "s_hash"];
 /** Keycloak's `typ` claim values of tokens that are not access tokens. */
@@ -36,11 +41,13 @@ export class AccessTokenVerifier {
   readonly #provider: IdentityProvider;
   #keys: ResilientKeySet | undefined;
   #rolePaths: string[];
+  readonly #acceptedTypes: ReadonlySet<string>;
 
   constructor(config: ResolvedConfig, provider: IdentityProvider) {
     this.#config = config;
     this.#provider = provider;
     this.#rolePaths = config.roleClaims.map((p) => p.replaceAll("{clientId}", config.clientId));
+    this.#acceptedTypes = new Set(config.accessTokenTypes.map(normaliseMediaType));
   }
 
   /** The IdP's key set (also used to verify ID token signatures). */
@@ -94,11 +101,8 @@ export class AccessTokenVerifier {
     return toIDToken(payload, this.#rolePaths);
   }
 
+  /** RFC 7515 §4.1.9: `typ` compares case-insensitively, with or without `application/`. */
   #acceptsTyp(typ: string): boolean {
-    const t = typ.toLowerCase();
-    return (
-      this.#config.accessTokenTypes.includes(t) ||
-      this.#config.accessTokenTypes.includes(`application/${t}`)
-    );
+    return this.#acceptedTypes.has(normaliseMediaType(typ));
   }
 }
