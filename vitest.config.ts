@@ -5,6 +5,7 @@ const projects = [
   ["core", "packages/core"],
   ["hono", "packages/hono"],
   ["dev-idp", "packages/dev-idp"],
+  ["drizzle", "packages/drizzle"],
   ["example-hono", "examples/hono"],
 ] as const;
 

@@ -55,6 +55,15 @@ describe("pnpm demo", () => {
     expect(output).toMatch(/identity provider: http:\/\/127\.0\.0\.1:\d+/);
     expect(output).toContain("alice / alice-password");
     expect(output).toContain("bob / bob-password");
+    expect(output).toMatch(/mode:\s+broker \(store: embedded PGlite/);
+  });
+
+  it("runs the broker on the embedded store and publishes its keys", async () => {
+    const app = line("app:").replace(/\/$/, "");
+    const response = await fetch(`${app}/api/auth/v2/.well-known/jwks.json`);
+    expect(response.status).toBe(200);
+    const jwks = (await response.json()) as { keys: { kty: string; alg: string }[] };
+    expect(jwks.keys[0]).toMatchObject({ kty: "RSA", alg: "RS256" });
   });
 
   it("serves the demo page and sends a login to the dev IdP's real login page", async () => {

@@ -40,7 +40,9 @@ async function openStore(config: ResolvedConfig): Promise<BrokerStore> {
   };
   try {
     module = await import(/* @vite-ignore */ drizzlePackage);
-  } catch {
+  } catch (err) {
+    const code = (err as { code?: unknown }).code;
+    if (code !== "ERR_MODULE_NOT_FOUND" && code !== "MODULE_NOT_FOUND") throw err;
     throw new Error(
       `broker store ${url ? "URL" : "default (embedded PGlite)"} needs the package @oidc-auth/drizzle: install it, or set brokerStoreUrl "memory://" or pass brokerStore`,
     );

@@ -1,0 +1,49 @@
+import type { PeerJwksRecord, SigningKeyRecord } from "@oidc-auth/core";
+import { bigint, index, integer, jsonb, pgTable, text } from "drizzle-orm/pg-core";
+
+/**
+ * The tables of the broker store (one schema for PGlite and Postgres). Times are unix
+ * seconds (bigint, read as numbers). Opaque values (sealed keys and tokens, hashes, JSON
+ * claims) are text the store never interprets. Migrations are generated from this file by
+ * drizzle-kit (`pnpm --filter @oidc-auth/drizzle generate`) into ../migrations.
+ */
+
+/** The broker's signing keys; `generation` is unique: N instances starting together agree on one key. */
+export const signingKeys = pgTable("oidc_auth_signing_keys", {
+  kid: text("kid").primaryKey(),
+  generation: integer("generation").notNull().unique(),
+  alg: text("alg").notNull(),
+  publicJwk: jsonb("public_jwk").$type<SigningKeyRecord["publicJwk"]>().notNull(),
+  privateKey: text("private_key").notNull(),
+  createdAt: bigint("created_at", { mode: "number" }).notNull(),
+  retiredAt: bigint("retired_at", { mode: "number" }),
+});
+
+/** Broker sessions: the IdP session kept server-side and the hash of the current refresh credential. */
+export const sessions = pgTable(
+  "oidc_auth_sessions",
+  {
+    id: text("id").primaryKey(),
+    subject: text("subject").notNull(),
+    refreshHash: text("refresh_hash").notNull().unique(),
+    previousHash: text("previous_hash"),
+    rotatedAt: bigint("rotated_at", { mode: "number" }),
+    rotationAnswer: text("rotation_answer"),
+    idpRefreshToken: text("idp_refresh_token"),
+    claims: text("claims").notNull(),
+    scope: text("scope").notNull(),
+    createdAt: bigint("created_at", { mode: "number" }).notNull(),
+    expiresAt: bigint("expires_at", { mode: "number" }).notNull(),
+  },
+  (t) => [
+    index("oidc_auth_sessions_previous_hash_idx").on(t.previousHash),
+    index("oidc_auth_sessions_expires_at_idx").on(t.expiresAt),
+  ],
+);
+
+/** The JWKS of trusted peers as last fetched, so a cold instance verifies while a peer is down. */
+export const peerJwks = pgTable("oidc_auth_peer_jwks", {
+  issuer: text("issuer").primaryKey(),
+  jwks: jsonb("jwks").$type<PeerJwksRecord["jwks"]>().notNull(),
+  fetchedAt: bigint("fetched_at", { mode: "number" }).notNull(),
+});

@@ -1,0 +1,175 @@
+import { existsSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join, relative } from "node:path";
+import { PGlite } from "@electric-sql/pglite";
+import { type BrokerStore, MemoryBrokerStore, type SigningKeyRecord } from "@oidc-auth/core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createBrokerStore, DrizzleBrokerStore } from "../src/index.js";
+import { useTestDatabase } from "./postgres.js";
+
+const key = (generation: number): SigningKeyRecord => ({
+  kid: `kid-${crypto.randomUUID()}`,
+  generation,
+  alg: "RS256",
+  publicJwk: { kty: "RSA", n: "AQAB", e: "AQAB" },
+  privateKey: "sealed",
+  createdAt: 1_700_000_000,
+  retiredAt: null,
+});
+const jwks = {
+  keys: [
+    { kty: "OKP", crv: "Ed25519", kid: "peer", x: "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo" },
+  ],
+};
+
+/** Proves the store works: a key goes in and comes out. */
+async function roundTrip(store: BrokerStore): Promise<void> {
+  const k = key(1);
+  expect(await store.insertSigningKey(k)).toBe(true);
+  expect(await store.listSigningKeys()).toEqual([k]);
+}
+
+let tmp: string;
+beforeAll(async () => {
+  tmp = await mkdtemp(join(tmpdir(), "oidc-auth-create-store-"));
+});
+afterAll(async () => {
+  await rm(tmp, { recursive: true, force: true });
+});
+
+describe("createBrokerStore", () => {
+  it("memory:// opens a MemoryBrokerStore", async () => {
+    const store = await createBrokerStore("memory://");
+    expect(store).toBeInstanceOf(MemoryBrokerStore);
+    await roundTrip(store);
+    await store.close();
+  });
+
+  it("pglite://memory opens PGlite in memory", async () => {
+    const store = await createBrokerStore("pglite://memory");
+    expect(store).toBeInstanceOf(DrizzleBrokerStore);
+    await roundTrip(store);
+    await store.close();
+  });
+
+  it("pglite://DIR keeps the data in DIR (relative to the working directory, created), across reopening", async () => {
+    const dir = join(tmp, "nested", "pglite");
+    const relativeDir = relative(process.cwd(), dir);
+    expect(relativeDir.startsWith("/")).toBe(false);
+    const store = await createBrokerStore(`pglite://${relativeDir}`);
+    expect(store).toBeInstanceOf(DrizzleBrokerStore);
+    await roundTrip(store);
+    await store.putPeerJwks({ issuer: "https://peer.example.com", jwks, fetchedAt: 1 });
+    await store.close();
+    expect(existsSync(join(dir, "PG_VERSION"))).toBe(true);
+
+    // Behind the store's back: JSON is stored as jsonb objects, and the migrations journal is ours.
+    const raw = new PGlite(dir);
+    const types = await raw.query<{ t: string }>(
+      "select jsonb_typeof(jwks) as t from oidc_auth_peer_jwks",
+    );
+    expect(types.rows).toEqual([{ t: "object" }]);
+    const applied = await raw.query<{ n: number }>(
+      "select count(*)::int as n from drizzle.__oidc_auth_migrations",
+    );
+    expect(applied.rows).toEqual([{ n: 1 }]);
+    await raw.close();
+
+    const again = await createBrokerStore(`pglite://${dir}`); // absolute works too; setup() again is a no-op
+    expect(await again.listSigningKeys()).toHaveLength(1);
+    expect(await again.getPeerJwks("https://peer.example.com")).toEqual({
+      issuer: "https://peer.example.com",
+      jwks,
+      fetchedAt: 1,
+    });
+    await again.close();
+  });
+
+  it("no URL: the embedded PGlite in <dataDir>/oidc-auth/broker", async () => {
+    const dataDir = join(tmp, "data");
+    const store = await createBrokerStore(undefined, { dataDir });
+    expect(store).toBeInstanceOf(DrizzleBrokerStore);
+    await roundTrip(store);
+    await store.close();
+    expect(existsSync(join(dataDir, "oidc-auth", "broker", "PG_VERSION"))).toBe(true);
+  });
+
+  it('"": the embedded PGlite in $OIDC_DATA_DIR/<appName>/broker', async () => {
+    const dataDir = join(tmp, "env-data");
+    const before = process.env.OIDC_DATA_DIR;
+    process.env.OIDC_DATA_DIR = dataDir;
+    try {
+      const store = await createBrokerStore("", { appName: "my-app" });
+      await store.close();
+    } finally {
+      if (before === undefined) delete process.env.OIDC_DATA_DIR;
+      else process.env.OIDC_DATA_DIR = before;
+    }
+    expect(existsSync(join(dataDir, "my-app", "broker", "PG_VERSION"))).toBe(true);
+  });
+
+  it("refuses an appName that is not a folder name", async () => {
+    await expect(createBrokerStore(undefined, { appName: "../x", dataDir: tmp })).rejects.toThrow(
+      /appName/,
+    );
+  });
+
+  describe("Postgres", () => {
+    const testDatabase = useTestDatabase();
+
+    it("postgres:// and postgresql:// open the same database through postgres.js", async () => {
+      const database = testDatabase();
+      const store = await createBrokerStore(database.url);
+      expect(store).toBeInstanceOf(DrizzleBrokerStore);
+      await roundTrip(store);
+      await store.putPeerJwks({ issuer: "https://peer.example.com", jwks, fetchedAt: 1 });
+      await store.close();
+
+      const other = await createBrokerStore(database.url.replace(/^postgres:/, "postgresql:"));
+      expect(await other.listSigningKeys()).toHaveLength(1);
+      expect(await other.getPeerJwks("https://peer.example.com")).toEqual({
+        issuer: "https://peer.example.com",
+        jwks,
+        fetchedAt: 1,
+      });
+      await other.close();
+
+      const types = await database.sql`select jsonb_typeof(jwks) as t from oidc_auth_peer_jwks`;
+      expect([...types]).toEqual([{ t: "object" }]);
+      const applied =
+        await database.sql`select count(*)::int as n from drizzle.__oidc_auth_migrations`;
+      expect([...applied]).toEqual([{ n: 1 }]);
+    });
+
+    it("an unreachable server fails without echoing the password", async () => {
+      const error = await createBrokerStore("postgres://user:hunter2@127.0.0.1:1/db").catch(
+        (e: Error) => e,
+      );
+      expect(error).toBeInstanceOf(Error);
+      expect(String((error as Error).message)).not.toContain("hunter2");
+      expect(String((error as Error).stack)).not.toContain("hunter2");
+    });
+  });
+
+  describe("bad URLs", () => {
+    it("an unknown scheme names the accepted ones and never the password", async () => {
+      const error = await createBrokerStore("mysql://user:hunter2@host/db").catch((e: Error) => e);
+      expect(error).toBeInstanceOf(Error);
+      const message = (error as Error).message;
+      for (const scheme of ["memory://", "pglite://", "postgres://", "postgresql://"])
+        expect(message).toContain(scheme);
+      expect(message).toContain("mysql");
+      expect(message).not.toContain("hunter2");
+      expect(message).not.toContain("user");
+    });
+
+    it("text that is not a URL is not echoed", async () => {
+      await expect(createBrokerStore("hunter2")).rejects.toThrow(/^(?!.*hunter2).*memory:\/\//);
+    });
+
+    it("pglite:// needs a folder", async () => {
+      await expect(createBrokerStore("pglite://")).rejects.toThrow(/pglite:\/\/memory/);
+    });
+  });
+});

@@ -1,0 +1,63 @@
+import { spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { expect, it } from "vitest";
+import { useTestDatabase } from "./postgres.js";
+
+const child = fileURLToPath(new URL("./setup-race-child.ts", import.meta.url));
+const packageDir = fileURLToPath(new URL("..", import.meta.url));
+
+interface Outcome {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+const testDatabase = useTestDatabase();
+
+it("4 processes running setup() at once on an empty Postgres database agree on one key", async () => {
+  const database = testDatabase();
+  const processes = Array.from({ length: 4 }, () => {
+    // tsx is a devDependency of the workspace root; Node resolves --import from the cwd up.
+    const proc = spawn(process.execPath, ["--import", "tsx", child], {
+      cwd: packageDir,
+      env: { ...process.env, RACE_DATABASE_URL: database.url },
+      stdio: ["pipe", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    let onReady: () => void;
+    const ready = new Promise<void>((resolve) => {
+      onReady = resolve;
+    });
+    proc.stdout.setEncoding("utf8").on("data", (chunk: string) => {
+      stdout += chunk;
+      if (stdout.includes("ready\n")) onReady();
+    });
+    proc.stderr.setEncoding("utf8").on("data", (chunk: string) => {
+      stderr += chunk;
+    });
+    const done = new Promise<Outcome>((resolve) => {
+      proc.on("close", (code) => resolve({ code, stdout, stderr }));
+    });
+    return { proc, ready: Promise.race([ready, done.then(() => undefined)]), done };
+  });
+
+  // Everyone has loaded; now start them together.
+  await Promise.all(processes.map((p) => p.ready));
+  for (const p of processes) p.proc.stdin.end("go\n");
+  const outcomes = await Promise.all(processes.map((p) => p.done));
+
+  for (const o of outcomes) expect(o.code, `a child failed:\n${o.stderr}`).toBe(0);
+  const answers = outcomes.map((o) => {
+    const line = o.stdout.split("\n").find((l) => l.startsWith("{"));
+    return JSON.parse(line ?? "null") as { inserted: boolean; kid: string; winner: string };
+  });
+  const winners = answers.filter((a) => a.inserted);
+  expect(winners).toHaveLength(1);
+  expect(new Set(answers.map((a) => a.winner))).toEqual(new Set([winners[0]?.kid]));
+
+  const rows = await database.sql`select kid, generation from oidc_auth_signing_keys`;
+  expect(rows).toEqual([{ kid: winners[0]?.kid, generation: 1 }]);
+  const applied = await database.sql`select count(*)::int as n from drizzle.__oidc_auth_migrations`;
+  expect(applied[0]?.n).toBe(1);
+}, 60_000);

@@ -1,0 +1,435 @@
+import type { BrokerStore, PeerJwksRecord, SessionRecord, SigningKeyRecord } from "@oidc-auth/core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+
+/** A store to test and how to get rid of it. */
+export interface StoreUnderTest {
+  store: BrokerStore;
+  cleanup(): Promise<void>;
+}
+
+const random = () => crypto.randomUUID();
+/** A fake SHA-256 hex (the store never interprets it). */
+const hash = () => (random() + random()).replaceAll("-", "").slice(0, 64);
+/** Far in the future, so that only the purge test's sessions ever count as expired. */
+const FUTURE = 4_000_000_000;
+
+/** Characters from several scripts and planes, combining marks, quotes, backslashes. */
+const UNICODE =
+  "Zoë – 日本語 – Ελληνικά – עברית – 🙂🔐 – e\u0301 – \"quoted\" 'single' \\ back\\slash";
+/** About 8 KB of text. */
+const LONG = `${"abcdefghijklmnopqrstuvwxyz0123456789-_".repeat(215)}${UNICODE}`;
+
+function key(generation: number, overrides: Partial<SigningKeyRecord> = {}): SigningKeyRecord {
+  const kid = `kid-${random()}`;
+  return {
+    kid,
+    generation,
+    alg: "RS256",
+    publicJwk: {
+      kty: "RSA",
+      n: "sXchDaQebHnPiGvyDOAT4saGEUetSyo9MKLOoWFsueri23bOdgWp4Dy1Wl",
+      e: "AQAB",
+      kid,
+      alg: "RS256",
+      use: "sig",
+    },
+    privateKey: `sealed.${random()}`,
+    createdAt: 1_700_000_000 + generation,
+    retiredAt: null,
+    ...overrides,
+  };
+}
+
+function session(overrides: Partial<SessionRecord> = {}): SessionRecord {
+  return {
+    id: random(),
+    subject: `https://idp.example.com|${random()}`,
+    refreshHash: hash(),
+    previousHash: null,
+    rotatedAt: null,
+    rotationAnswer: null,
+    idpRefreshToken: `sealed.${random()}`,
+    claims: JSON.stringify({ sub: "alice", email: "alice@example.com", roles: ["admin"] }),
+    scope: "openid profile email offline_access",
+    createdAt: 1_700_000_000,
+    expiresAt: FUTURE,
+    ...overrides,
+  };
+}
+
+const byGeneration = (a: SigningKeyRecord, b: SigningKeyRecord) => a.generation - b.generation;
+
+/**
+ * Registers a `describe` block that checks the whole {@link BrokerStore} contract against the
+ * store `makeStore` opens (once for the block). The tests share that store and run in order:
+ * the signing-key tests build on each other; every other test uses rows of its own.
+ */
+export function describeBrokerStore(name: string, makeStore: () => Promise<StoreUnderTest>): void {
+  describe(`BrokerStore: ${name}`, () => {
+    let under: StoreUnderTest | undefined;
+    let failure: unknown;
+    // A store that cannot be opened (say, Postgres is down) fails every test with the reason:
+    // nothing is reported as skipped.
+    const store = (): BrokerStore => {
+      if (!under) {
+        const reason = failure instanceof Error ? failure.message : String(failure);
+        throw new Error(`the store "${name}" could not be opened: ${reason}`, { cause: failure });
+      }
+      return under.store;
+    };
+
+    beforeAll(async () => {
+      try {
+        under = await makeStore();
+      } catch (err) {
+        failure = err;
+      }
+    });
+    afterAll(async () => {
+      await under?.cleanup();
+    });
+
+    it("setup() can run again, also twice at once", async () => {
+      await store().setup();
+      await Promise.all([store().setup(), store().setup()]);
+      expect(await store().listSigningKeys()).toEqual([]);
+    });
+
+    describe("signing keys (in order)", () => {
+      const first = key(1);
+      const second = key(2);
+      const third = key(3);
+
+      it("inserts a key and lists it exactly", async () => {
+        expect(await store().insertSigningKey(first)).toBe(true);
+        expect(await store().listSigningKeys()).toEqual([first]);
+      });
+
+      it("refuses a second key of the same generation (false, nothing changes)", async () => {
+        const rival = key(1, { alg: "ES256", privateKey: "rival" });
+        expect(await store().insertSigningKey(rival)).toBe(false);
+        expect(await store().listSigningKeys()).toEqual([first]);
+      });
+
+      it("refuses a key whose kid exists (false, nothing changes)", async () => {
+        const sameKid = key(2, { kid: first.kid });
+        expect(await store().insertSigningKey(sameKid)).toBe(false);
+        expect(await store().listSigningKeys()).toEqual([first]);
+      });
+
+      it("many instances inserting generation 2 at once: exactly one wins", async () => {
+        const rivals = [second, ...Array.from({ length: 9 }, () => key(2))];
+        const answers = await Promise.all(rivals.map((k) => store().insertSigningKey(k)));
+        expect(answers.filter(Boolean)).toHaveLength(1);
+        const winner = rivals[answers.indexOf(true)];
+        const listed = (await store().listSigningKeys()).sort(byGeneration);
+        expect(listed).toEqual([first, winner]);
+      });
+
+      it("retires keys of older generations that are not retired yet", async () => {
+        expect(await store().insertSigningKey(third)).toBe(true);
+        await store().retireSigningKeys(2, 100); // generation 1
+        await store().retireSigningKeys(3, 200); // generation 2 (1 keeps 100)
+        const listed = (await store().listSigningKeys()).sort(byGeneration);
+        expect(listed.map((k) => [k.generation, k.retiredAt])).toEqual([
+          [1, 100],
+          [2, 200],
+          [3, null],
+        ]);
+        expect(listed[2]).toEqual(third);
+      });
+
+      it("deletes keys retired strictly before a time, never the active one", async () => {
+        expect(await store().deleteSigningKeys(100)).toBe(0);
+        expect(await store().deleteSigningKeys(150)).toBe(1);
+        expect((await store().listSigningKeys()).map((k) => k.generation).sort()).toEqual([2, 3]);
+        expect(await store().deleteSigningKeys(FUTURE)).toBe(1);
+        expect(await store().listSigningKeys()).toEqual([third]);
+        // The freed generations stay free for nobody in practice, but the table allows them.
+        expect(await store().insertSigningKey(key(4))).toBe(true);
+        expect(await store().insertSigningKey(key(4))).toBe(false);
+      });
+    });
+
+    describe("sessions", () => {
+      it("creates a session and reads it back exactly, by id and by its refresh hash", async () => {
+        const s = session();
+        await store().createSession(s);
+        expect(await store().getSession(s.id)).toEqual(s);
+        expect(await store().findSessionByRefreshHash(s.refreshHash)).toEqual(s);
+      });
+
+      it("finds a session by the hash of the credential it replaced", async () => {
+        const s = session({
+          previousHash: hash(),
+          rotatedAt: 1_700_000_100,
+          rotationAnswer: "sealed.answer",
+        });
+        await store().createSession(s);
+        expect(await store().findSessionByRefreshHash(s.previousHash as string)).toEqual(s);
+      });
+
+      it("answers undefined for an unknown id or hash", async () => {
+        expect(await store().getSession(random())).toBeUndefined();
+        expect(await store().findSessionByRefreshHash(hash())).toBeUndefined();
+      });
+
+      it("refuses a second session with the same id", async () => {
+        const s = session();
+        await store().createSession(s);
+        await expect(store().createSession(session({ id: s.id }))).rejects.toThrow();
+        expect(await store().getSession(s.id)).toEqual(s);
+      });
+
+      it("updateSession applies changes when the expected hash is current", async () => {
+        const s = session();
+        await store().createSession(s);
+        const next = hash();
+        const changes = {
+          refreshHash: next,
+          previousHash: s.refreshHash,
+          rotatedAt: 1_700_000_200,
+          rotationAnswer: null,
+          idpRefreshToken: null,
+          claims: JSON.stringify({ sub: "alice", name: UNICODE }),
+          scope: "openid",
+          expiresAt: FUTURE + 1,
+        };
+        expect(await store().updateSession(s.id, s.refreshHash, changes)).toBe(true);
+        const expected = { ...s, ...changes };
+        expect(await store().getSession(s.id)).toEqual(expected);
+        expect(await store().findSessionByRefreshHash(next)).toEqual(expected);
+        expect(await store().findSessionByRefreshHash(s.refreshHash)).toEqual(expected);
+
+        // Only the fields named change; undefined ones are left alone.
+        expect(
+          await store().updateSession(s.id, next, {
+            rotationAnswer: "sealed.answer",
+            scope: undefined,
+          }),
+        ).toBe(true);
+        expect(await store().getSession(s.id)).toEqual({
+          ...expected,
+          rotationAnswer: "sealed.answer",
+        });
+      });
+
+      it("updateSession with a stale or unknown hash changes nothing and answers false", async () => {
+        const s = session();
+        await store().createSession(s);
+        const next = hash();
+        expect(
+          await store().updateSession(s.id, s.refreshHash, {
+            refreshHash: next,
+            previousHash: s.refreshHash,
+          }),
+        ).toBe(true);
+        const current = await store().getSession(s.id);
+        // The replaced hash is stale now.
+        expect(
+          await store().updateSession(s.id, s.refreshHash, { refreshHash: hash(), scope: "x" }),
+        ).toBe(false);
+        expect(await store().updateSession(s.id, hash(), { scope: "x" })).toBe(false);
+        expect(await store().updateSession(random(), next, { scope: "x" })).toBe(false);
+        expect(await store().getSession(s.id)).toEqual(current);
+      });
+
+      it("updateSession with no changes only answers whether the hash is current", async () => {
+        const s = session();
+        await store().createSession(s);
+        expect(await store().updateSession(s.id, s.refreshHash, {})).toBe(true);
+        expect(await store().updateSession(s.id, hash(), {})).toBe(false);
+        expect(await store().getSession(s.id)).toEqual(s);
+      });
+
+      it("20 concurrent updateSession calls with the same expected hash: exactly one wins", async () => {
+        const s = session();
+        await store().createSession(s);
+        const candidates = Array.from({ length: 20 }, () => hash());
+        const answers = await Promise.all(
+          candidates.map((next) =>
+            store().updateSession(s.id, s.refreshHash, {
+              refreshHash: next,
+              previousHash: s.refreshHash,
+              rotatedAt: 1_700_000_300,
+            }),
+          ),
+        );
+        expect(answers.filter(Boolean)).toHaveLength(1);
+        const winner = candidates[answers.indexOf(true)];
+        expect(await store().getSession(s.id)).toEqual({
+          ...s,
+          refreshHash: winner,
+          previousHash: s.refreshHash,
+          rotatedAt: 1_700_000_300,
+        });
+        for (const loser of candidates.filter((c) => c !== winner)) {
+          expect(await store().findSessionByRefreshHash(loser)).toBeUndefined();
+        }
+      });
+
+      it("deleteSession removes a session; deleting again or an unknown id is fine", async () => {
+        const s = session({ previousHash: hash() });
+        const other = session();
+        await store().createSession(s);
+        await store().createSession(other);
+        await store().deleteSession(s.id);
+        expect(await store().getSession(s.id)).toBeUndefined();
+        expect(await store().findSessionByRefreshHash(s.refreshHash)).toBeUndefined();
+        expect(await store().findSessionByRefreshHash(s.previousHash as string)).toBeUndefined();
+        await store().deleteSession(s.id);
+        await store().deleteSession(random());
+        expect(await store().getSession(other.id)).toEqual(other);
+      });
+
+      it("purgeExpired deletes exactly the sessions with expiresAt <= now", async () => {
+        const expired = [session({ expiresAt: 100 }), session({ expiresAt: 200 })];
+        const alive = [session({ expiresAt: 201 }), session({ expiresAt: 300 })];
+        for (const s of [...expired, ...alive]) await store().createSession(s);
+        expect(await store().purgeExpired(200)).toBe(2);
+        for (const s of expired) expect(await store().getSession(s.id)).toBeUndefined();
+        for (const s of alive) expect(await store().getSession(s.id)).toEqual(s);
+        expect(await store().purgeExpired(200)).toBe(0);
+        expect(await store().purgeExpired(300)).toBe(2);
+      });
+    });
+
+    describe("peer JWKS", () => {
+      const jwks = (n: string): PeerJwksRecord["jwks"] => ({
+        keys: [
+          {
+            kty: "RSA",
+            kid: `rsa-${n}`,
+            alg: "RS256",
+            use: "sig",
+            n: LONG.slice(0, 700),
+            e: "AQAB",
+          },
+          {
+            kty: "OKP",
+            crv: "Ed25519",
+            kid: `ed-${n}`,
+            x: "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo",
+          },
+          {
+            kty: "EC",
+            crv: "P-256",
+            kid: UNICODE,
+            x: "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
+            y: "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0",
+            key_ops: ["verify"],
+          },
+        ],
+      });
+
+      it("answers undefined for an unknown issuer", async () => {
+        expect(await store().getPeerJwks(`https://${random()}.example.com`)).toBeUndefined();
+      });
+
+      it("stores a JWKS and reads it back exactly", async () => {
+        const record = {
+          issuer: `https://${random()}.example.com/broker`,
+          jwks: jwks("1"),
+          fetchedAt: 1_700_000_000,
+        };
+        await store().putPeerJwks(record);
+        expect(await store().getPeerJwks(record.issuer)).toEqual(record);
+      });
+
+      it("replaces the JWKS of an issuer (upsert), leaving other issuers alone", async () => {
+        const issuer = `https://${random()}.example.com`;
+        const other = {
+          issuer: `https://${random()}.example.com`,
+          jwks: jwks("other"),
+          fetchedAt: 5,
+        };
+        await store().putPeerJwks(other);
+        await store().putPeerJwks({ issuer, jwks: jwks("old"), fetchedAt: 1 });
+        const replacement = { issuer, jwks: { keys: [] }, fetchedAt: 2 };
+        await store().putPeerJwks(replacement);
+        expect(await store().getPeerJwks(issuer)).toEqual(replacement);
+        await store().putPeerJwks({ issuer, jwks: jwks("new"), fetchedAt: 3 });
+        expect(await store().getPeerJwks(issuer)).toEqual({
+          issuer,
+          jwks: jwks("new"),
+          fetchedAt: 3,
+        });
+        expect(await store().getPeerJwks(other.issuer)).toEqual(other);
+      });
+    });
+
+    describe("values", () => {
+      it("round-trip exactly: nulls, ~8 KB strings, unicode, large times", async () => {
+        expect(LONG.length).toBeGreaterThan(8000);
+        const s = session({
+          subject: UNICODE,
+          refreshHash: `${hash()}-${UNICODE}`,
+          previousHash: null,
+          rotatedAt: null,
+          rotationAnswer: LONG,
+          idpRefreshToken: null,
+          claims: JSON.stringify({ name: UNICODE, blob: LONG, nested: { list: [1, null, "x"] } }),
+          scope: "",
+          createdAt: 0,
+          expiresAt: 9_007_199_254, // beyond 32 bits
+        });
+        await store().createSession(s);
+        expect(await store().getSession(s.id)).toEqual(s);
+        // Hashes are short (SHA-256 hex) and indexed; the sealed values may be long.
+        const previous = `${hash()}-${UNICODE}`;
+        const withAll = session({
+          previousHash: previous,
+          rotatedAt: 2_147_483_648,
+          rotationAnswer: UNICODE,
+          idpRefreshToken: LONG,
+        });
+        await store().createSession(withAll);
+        expect(await store().findSessionByRefreshHash(previous)).toEqual(withAll);
+
+        const k = key(100, { privateKey: LONG, alg: "EdDSA", retiredAt: 4_102_444_800 });
+        k.publicJwk = { ...k.publicJwk, x5t: UNICODE };
+        expect(await store().insertSigningKey(k)).toBe(true);
+        expect((await store().listSigningKeys()).find((r) => r.kid === k.kid)).toEqual(k);
+      });
+
+      it("are copies: mutating what went in or came out does not change the store", async () => {
+        const s = session();
+        const original = structuredClone(s);
+        await store().createSession(s);
+        s.subject = "mallory";
+        s.refreshHash = hash();
+        const read = (await store().getSession(original.id)) as SessionRecord;
+        read.scope = "admin";
+        read.expiresAt = FUTURE * 2;
+        const found = (await store().findSessionByRefreshHash(
+          original.refreshHash,
+        )) as SessionRecord;
+        found.claims = "{}";
+        expect(await store().getSession(original.id)).toEqual(original);
+
+        const k = key(101);
+        const kOriginal = structuredClone(k);
+        await store().insertSigningKey(k);
+        k.publicJwk.n = "tampered";
+        const listed = (await store().listSigningKeys()).find(
+          (r) => r.kid === k.kid,
+        ) as SigningKeyRecord;
+        listed.publicJwk.kid = "tampered";
+        listed.retiredAt = 1;
+        expect((await store().listSigningKeys()).find((r) => r.kid === k.kid)).toEqual(kOriginal);
+
+        const record = {
+          issuer: `https://${random()}.example.com`,
+          jwks: { keys: [{ kty: "OKP", kid: "a" }] },
+          fetchedAt: 7,
+        };
+        const rOriginal = structuredClone(record);
+        await store().putPeerJwks(record);
+        (record.jwks.keys[0] as { kid: string }).kid = "tampered";
+        const got = (await store().getPeerJwks(record.issuer)) as PeerJwksRecord;
+        got.jwks.keys.push({ kty: "oct" });
+        expect(await store().getPeerJwks(record.issuer)).toEqual(rOriginal);
+      });
+    });
+  });
+}
