@@ -1,0 +1,49 @@
+import { fileURLToPath } from "node:url";
+import { build } from "esbuild";
+import { describe, expect, it } from "vitest";
+
+const entries = {
+  core: fileURLToPath(new URL("../../core/src/index.ts", import.meta.url)),
+  hono: fileURLToPath(new URL("../src/index.ts", import.meta.url)),
+};
+
+/** Bundles an entry for a Web-API-only runtime: any Node built-in or unbundleable import fails. */
+async function bundleForEdge(entry: string) {
+  const result = await build({
+    entryPoints: [entry],
+    bundle: true,
+    write: false,
+    format: "esm",
+    platform: "neutral",
+    mainFields: ["module", "main"],
+    conditions: ["worker", "browser", "import"],
+    metafile: true,
+    logLevel: "silent",
+  });
+  const code = result.outputFiles[0]?.text ?? "";
+  return { code, inputs: Object.keys(result.metafile?.inputs ?? {}) };
+}
+
+describe("edge safety of the entry points", () => {
+  for (const [name, entry] of Object.entries(entries)) {
+    it(`@oidc-auth/${name} bundles without Node built-ins or database drivers`, async () => {
+      const { code, inputs } = await bundleForEdge(entry);
+      expect(code.length).toBeGreaterThan(1000);
+      expect(code).not.toMatch(/from\s*["']node:|require\(["']node:/);
+      for (const driver of [
+        "postgres",
+        "@electric-sql/pglite",
+        "drizzle-orm",
+        "@oidc-auth/drizzle",
+      ]) {
+        expect(
+          inputs.some(
+            (i) => i.includes(`node_modules/${driver}/`) || i.includes("packages/drizzle/"),
+          ),
+        ).toBe(false);
+      }
+      // the store package is only ever loaded at run time, by name, in Node apps
+      expect(code).toContain("@oidc-auth/drizzle");
+    });
+  }
+});
