@@ -305,3 +305,24 @@ describe("broker mode: key rotation", () => {
     expect(decodeProtectedHeader(after.access_token).kid).toBe(kid);
   });
 });
+
+describe("broker mode: automatic key rotation", () => {
+  it("starts a new key generation once the active key is older than keyRotationIntervalSec", async () => {
+    const rotating = await startStack({
+      idp: stack.idp,
+      env: { ...BROKER_ENV, OIDC_KEY_ROTATION_INTERVAL_SEC: "60" },
+    });
+    try {
+      const first = decodeProtectedHeader((await loginTokens(rotating)).access_token).kid;
+      expect(decodeProtectedHeader((await loginTokens(rotating)).access_token).kid).toBe(first);
+      vi.useFakeTimers({ toFake: ["Date"], now: Date.now() + 61_000 });
+      const second = await loginTokens(rotating);
+      vi.useRealTimers();
+      expect(decodeProtectedHeader(second.access_token).kid).not.toBe(first);
+      expect((await getWithToken(`${rotating.url}/api/me`, second.access_token)).status).toBe(200);
+    } finally {
+      vi.useRealTimers();
+      await rotating.close();
+    }
+  });
+});

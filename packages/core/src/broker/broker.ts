@@ -195,6 +195,7 @@ export class Broker {
       expiresAt: created + this.#config.brokerSessionTtlSec,
     };
     await this.#db((store) => store.createSession(session));
+    this.#purgeNowAndThen();
     const { token, expiresIn } = await this.mint(identity, scope, session.id);
     return answer(token, expiresIn, scope, credential, session.expiresAt);
   }
@@ -396,6 +397,17 @@ export class Broker {
       }
     }
     return token;
+  }
+
+  #lastPurge = 0;
+
+  /** Expired rows go at most once an hour, in the background of a login. */
+  #purgeNowAndThen(): void {
+    if (Date.now() - this.#lastPurge < 3600_000) return;
+    this.#lastPurge = Date.now();
+    this.purge().catch((err) =>
+      this.#config.logger.warn("purge of expired sessions failed", describeError(err)),
+    );
   }
 
   /** Purges expired sessions and keys past retention. */
