@@ -133,6 +133,11 @@ export interface OIDCAuthOptions {
   jwksCooldownSec?: number;
   /** Age after which cached JWKS are refreshed, in seconds. Default 600. */
   jwksMaxAgeSec?: number;
+  /**
+   * Production checks: refuse configurations that only make sense in development (broker
+   * mode without a stable issuer, audience or secret). Default: `NODE_ENV === "production"`.
+   */
+  production?: boolean;
   /** The `fetch` used for every call to the IdP (fault injection, proxies). */
   fetch?: typeof fetch;
   /** Where log lines go. Default: warnings and errors on the console. */
@@ -230,6 +235,13 @@ function absoluteUrl(name: string, value: string): string {
   }
 }
 
+/** NODE_ENV, where the runtime has one (edge runtimes may not). */
+function runningInProduction(): boolean {
+  const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process
+    ?.env;
+  return env?.NODE_ENV === "production";
+}
+
 /** Applies the defaults and refuses options that cannot work or would be unsafe. */
 export function resolveConfig(options: OIDCAuthOptions): ResolvedConfig {
   const algorithms = options.algorithms ?? ASYMMETRIC_ALGORITHMS;
@@ -272,6 +284,22 @@ export function resolveConfig(options: OIDCAuthOptions): ResolvedConfig {
   }
   const brokerJwksPath = options.brokerJwksPath ?? "/auth/v2/.well-known/jwks.json";
   if (!brokerJwksPath.startsWith("/")) throw new ConfigError('brokerJwksPath must start with "/".');
+  const production = options.production ?? runningInProduction();
+  if (production && options.brokerMode) {
+    if (!proxy) {
+      throw new ConfigError(
+        "broker mode in production needs proxy (the public URL, which becomes the stable `iss` of broker tokens).",
+      );
+    }
+    if (!options.brokerAudience) {
+      throw new ConfigError("broker mode in production needs an explicit brokerAudience.");
+    }
+    if (!secrets) {
+      throw new ConfigError(
+        "broker mode in production needs secret (OIDC_SECRET): refresh tokens and keys are encrypted at rest with it.",
+      );
+    }
+  }
   return {
     clientId: options.clientId ?? "",
     clientSecret: options.clientSecret || undefined,

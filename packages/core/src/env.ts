@@ -39,6 +39,7 @@ const ENV_OPTIONS: Record<string, Kind> = {
   roleClaims: "list",
   routes: "json",
   clientAuthMethod: "string",
+  production: "boolean",
   allowInsecureRequests: "boolean",
   transactionTtlSec: "number",
   jwksCooldownSec: "number",

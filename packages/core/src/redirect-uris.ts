@@ -28,6 +28,19 @@ function parseCallerUri(value: string): URL | undefined {
 }
 
 /**
+ * RFC 8252 §7.3 loopback redirect: http, a literal loopback host, any port — written in
+ * canonical form (so `127.1`, `0x7f000001` or `2130706433` do not pass as 127.0.0.1).
+ */
+function isLoopbackRedirect(config: ResolvedConfig, url: URL, value: string): boolean {
+  return (
+    config.allowLoopbackRedirects &&
+    url.protocol === "http:" &&
+    isLoopbackHost(url.hostname) &&
+    url.href === value
+  );
+}
+
+/**
  * Checks a `redirect_uri` against the exact allow-list, or the loopback rule of RFC 8252
  * §7.3 when enabled (http, loopback host, any port). Returns the URI unchanged.
  */
@@ -36,9 +49,7 @@ export function checkRedirectUri(config: ResolvedConfig, value: string | undefin
   const url = parseCallerUri(value);
   if (url) {
     if (config.redirectUris.has(value)) return value;
-    if (config.allowLoopbackRedirects && url.protocol === "http:" && isLoopbackHost(url.hostname)) {
-      return value;
-    }
+    if (isLoopbackRedirect(config, url, value)) return value;
   }
   throw badRequest("invalid_request", "redirect_uri is not allowed.");
 }
@@ -56,9 +67,7 @@ export function checkPostLogoutRedirectUri(config: ResolvedConfig, value: string
   if (url) {
     if (config.postLogoutRedirectUris.has(url.href) && url.href === value) return value;
     if (config.redirectUris.has(value)) return value;
-    if (config.allowLoopbackRedirects && url.protocol === "http:" && isLoopbackHost(url.hostname)) {
-      return value;
-    }
+    if (isLoopbackRedirect(config, url, value)) return value;
   }
   throw badRequest("invalid_request", "post_logout_redirect_uri is not allowed.");
 }

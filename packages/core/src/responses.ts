@@ -25,6 +25,7 @@ export function redirectResponse(
       Location: String(location),
       "Cache-Control": "no-store",
       "Referrer-Policy": "no-referrer",
+      "X-Content-Type-Options": "nosniff",
       ...headers,
     },
   });

@@ -366,10 +366,7 @@ export class Broker {
     if (input.refreshCredential) {
       const hash = await sha256Hex(input.refreshCredential);
       session = await this.#db((store) => store.findSessionByRefreshHash(hash));
-    } else if (
-      typeof input.token?.sid === "string" &&
-      input.token.iss === this.#config.brokerIssuer
-    ) {
+    } else if (isSessionId(input.token?.sid) && input.token.iss === this.#config.brokerIssuer) {
       const sid = input.token.sid;
       session = await this.#db((store) => store.getSession(sid));
       if (session && session.subject !== input.token.sub) session = undefined;
@@ -389,7 +386,7 @@ export class Broker {
 
   /** The identity claims of a token's session (userinfo), or the token's own. */
   async sessionClaims(token: IDToken): Promise<Record<string, unknown>> {
-    if (typeof token.sid === "string" && token.iss === this.#config.brokerIssuer) {
+    if (isSessionId(token.sid) && token.iss === this.#config.brokerIssuer) {
       const sid = token.sid;
       const session = await this.#db((store) => store.getSession(sid)).catch(() => undefined);
       if (session && session.subject === token.sub) {
@@ -425,6 +422,13 @@ export class Broker {
     const store = await this.#store?.catch(() => undefined);
     if (store && store !== this.#config.brokerStore) await store.close();
   }
+}
+
+const SESSION_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/** Identifiers are validated before they reach the store. */
+function isSessionId(value: unknown): value is string {
+  return typeof value === "string" && SESSION_ID.test(value);
 }
 
 function invalidGrant(): OIDCAuthError {
