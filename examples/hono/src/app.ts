@@ -1,5 +1,5 @@
 import type { OIDCAuthOptions } from "@oidc-auth/hono";
-import { HonoOIDCAuth, optionsFromEnv } from "@oidc-auth/hono";
+import { errorResponse, HonoOIDCAuth, OIDCAuthError, optionsFromEnv } from "@oidc-auth/hono";
 import { Hono } from "hono";
 import { demoPage } from "./demo-page.js";
 
@@ -43,6 +43,12 @@ export function createApp(
   app.get("/api/hello", auth.optional(), (c) => {
     const token = c.get("token");
     return c.json({ hello: token ? (token.preferred_username ?? token.sub) : "anonymous" });
+  });
+  // Unknown routes and unexpected failures answer like the auth endpoints: JSON, no-store.
+  app.notFound(() => errorResponse(new OIDCAuthError(404, "not_found", "No such route.")));
+  app.onError((err) => {
+    console.error("[example] unhandled error:", err.name);
+    return errorResponse(err);
   });
   app.get("/", (c) => c.html(demoPage()));
   app.get("/callback", (c) => c.html(demoPage()));

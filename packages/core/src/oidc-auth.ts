@@ -112,7 +112,9 @@ export class OIDCAuth {
     try {
       return await endpoint.handler(this.#context, request);
     } catch (err) {
-      if (!(err instanceof OIDCAuthError)) {
+      if (err instanceof OIDCAuthError) {
+        this.config.logger.debug(`${name} refused`, { status: err.status, error: err.error });
+      } else {
         this.config.logger.error(`unexpected failure in ${name}`, describeError(err));
       }
       return errorResponse(err);
@@ -133,6 +135,12 @@ export class OIDCAuth {
     try {
       return await this.#verifyRequest(request, options);
     } catch (err) {
+      if (err instanceof OIDCAuthError) {
+        this.config.logger.debug("guard refused a request", {
+          status: err.status,
+          error: err.error,
+        });
+      }
       if (options.optional) return null;
       if (err instanceof OIDCAuthError) throw err;
       this.config.logger.error("unexpected failure in the guard", describeError(err));

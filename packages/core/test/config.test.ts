@@ -106,3 +106,54 @@ describe("configuration", () => {
     expect(wrong.headers.get("allow")).toBe("POST");
   });
 });
+
+describe("unsafe configuration refuses to start", () => {
+  const base = { logger: silentLogger };
+  const broker = {
+    ...base,
+    brokerMode: true,
+    brokerStoreUrl: "memory://",
+    proxy: "https://app.example.org",
+    brokerAudience: "app-api",
+    secret: "s".repeat(32),
+  };
+
+  it("in production, broker mode needs a stable issuer, an explicit audience and a secret", () => {
+    expect(() => new OIDCAuth({ ...broker, production: true })).not.toThrow();
+    expect(() => new OIDCAuth({ ...broker, production: true, proxy: undefined })).toThrow(/proxy/);
+    expect(() => new OIDCAuth({ ...broker, production: true, brokerAudience: undefined })).toThrow(
+      /brokerAudience/,
+    );
+    expect(() => new OIDCAuth({ ...broker, production: true, secret: undefined })).toThrow(
+      /secret/,
+    );
+  });
+
+  it("outside production the same configuration only warns", () => {
+    expect(
+      () => new OIDCAuth({ ...broker, production: false, proxy: undefined, secret: undefined }),
+    ).not.toThrow();
+  });
+
+  it("takes production from NODE_ENV by default", () => {
+    const previous = process.env.NODE_ENV;
+    process.env.NODE_ENV = "production";
+    try {
+      expect(() => new OIDCAuth({ ...broker, secret: undefined })).toThrow(ConfigError);
+    } finally {
+      process.env.NODE_ENV = previous;
+    }
+  });
+
+  it("refuses a clock tolerance above five minutes and algorithms beside asymmetric keys", () => {
+    expect(() => new OIDCAuth({ ...base, clockToleranceSec: 301 })).toThrow(ConfigError);
+    expect(() => new OIDCAuth({ ...base, algorithms: ["RS256", "HS256"] })).toThrow(ConfigError);
+    expect(() => new OIDCAuth({ ...base, algorithms: ["RS256", "none"] })).toThrow(ConfigError);
+  });
+
+  it("refuses its own issuer among the trusted peers", () => {
+    expect(() => new OIDCAuth({ ...broker, trustedIssuers: ["https://app.example.org/"] })).toThrow(
+      /own issuer/,
+    );
+  });
+});
