@@ -81,6 +81,54 @@ describe("federation between two running instances", () => {
     expect(jwksFetchesOfB).toBe(before);
   });
 
+  it("refuses kid collisions: B's key under A's kid, for A's issuer or B's", async () => {
+    const claims = decodeJwt((await loginTokens(b, "alice")).access_token);
+    const kidOfA = decodeProtectedHeader((await loginTokens(a, "alice")).access_token)
+      .kid as string;
+    expect(
+      (
+        await getWithToken(
+          `${a.url}/api/me`,
+          await signWithKeyOfB({ ...claims, iss: a.url }, kidOfA),
+        )
+      ).status,
+    ).toBe(401);
+    expect(
+      (await getWithToken(`${a.url}/api/me`, await signWithKeyOfB(claims, kidOfA))).status,
+    ).toBe(401);
+  });
+
+  it("refuses token-exchange misuse: own tokens, actors, unknown requested types", async () => {
+    const own = (await loginTokens(a, "alice")).access_token;
+    const fromB = (await loginTokens(b, "bob")).access_token;
+    const exchange = (form: Record<string, string>) =>
+      fetch(`${a.url}/api/auth/v2/token`, {
+        method: "POST",
+        headers: { "Content-Type": "application/x-www-form-urlencoded" },
+        body: new URLSearchParams({
+          grant_type: "urn:ietf:params:oauth:grant-type:token-exchange",
+          ...form,
+        }),
+      });
+    const type = "urn:ietf:params:oauth:token-type:access_token";
+    for (const form of [
+      { subject_token: own, subject_token_type: type },
+      { subject_token: fromB, subject_token_type: type, actor_token: own, actor_token_type: type },
+      {
+        subject_token: fromB,
+        subject_token_type: type,
+        requested_token_type: "urn:ietf:params:oauth:token-type:refresh_token",
+      },
+      { subject_token: fromB, subject_token_type: type, scope: "openid admin" },
+    ]) {
+      const response = await exchange(form);
+      expect(response.status).toBe(400);
+      expect(["invalid_request", "invalid_scope"]).toContain(
+        ((await response.json()) as { error: string }).error,
+      );
+    }
+  });
+
   it("exchanges B's token for a local one whose subject cannot pass for a local user", async () => {
     const fromB = await loginTokens(b, "alice");
     const local = await loginTokens(a, "alice");
