@@ -131,20 +131,24 @@ describe("credentials are not interchangeable", () => {
   });
 });
 
+/** Logs in once on an instance sealing with SECRET_A, then stops that instance. */
+async function loginWithSecretA(store: MemoryBrokerStore): Promise<TokenJson> {
+  const first = await startStack({
+    idp,
+    env: brokerEnv({ OIDC_SECRET: SECRET_A }),
+    options: { brokerStore: store },
+  });
+  try {
+    return await loginTokens(first);
+  } finally {
+    await first.close();
+  }
+}
+
 describe("secret rotation", () => {
   it("opens rows sealed with an old secret and seals new ones with the new secret", async () => {
     const store = new MemoryBrokerStore();
-    const first = await startStack({
-      idp,
-      env: brokerEnv({ OIDC_SECRET: SECRET_A }),
-      options: { brokerStore: store },
-    });
-    let tokens: TokenJson;
-    try {
-      tokens = await loginTokens(first);
-    } finally {
-      await first.close();
-    }
+    const tokens = await loginWithSecretA(store);
     const second = await startStack({
       idp,
       env: brokerEnv({ OIDC_SECRET: `${SECRET_B},${SECRET_A}` }),
@@ -172,17 +176,7 @@ describe("secret rotation", () => {
 
   it("refuses to use rows when no configured secret opens them (503, nothing lost)", async () => {
     const store = new MemoryBrokerStore();
-    const first = await startStack({
-      idp,
-      env: brokerEnv({ OIDC_SECRET: SECRET_A }),
-      options: { brokerStore: store },
-    });
-    let tokens: TokenJson;
-    try {
-      tokens = await loginTokens(first);
-    } finally {
-      await first.close();
-    }
+    const tokens = await loginWithSecretA(store);
     const wrong = await startStack({
       idp,
       env: brokerEnv({ OIDC_SECRET: SECRET_B }),
