@@ -8,7 +8,7 @@ import { MemoryBrokerStore } from "@oidc-auth/hono";
 import { decodeJwt } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AtRest } from "../../../../packages/core/src/broker/at-rest.js";
-import type { Stack, TokenJson } from "../support.js";
+import type { TokenJson } from "../support.js";
 import { getWithToken, loginTokens, postToken, startStack } from "../support.js";
 
 const JWKS_PATH = "/api/auth/v2/.well-known/jwks.json";
