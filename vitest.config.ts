@@ -4,9 +4,14 @@ import { defineConfig } from "vitest/config";
 const projects = [
   ["core", "packages/core"],
   ["hono", "packages/hono"],
+  ["next", "packages/next"],
+  ["sveltekit", "packages/sveltekit"],
   ["dev-idp", "packages/dev-idp"],
   ["drizzle", "packages/drizzle"],
   ["example-hono", "examples/hono"],
+  ["test-support", "test-support"],
+  ["example-next", "examples/next"],
+  ["example-sveltekit", "examples/sveltekit"],
 ] as const;
 
 // Tests talk to real parts (dev IdP, real HTTP servers), so hooks get generous timeouts

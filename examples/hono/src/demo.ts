@@ -1,5 +1,19 @@
+import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { dirname } from "node:path";
 import { startDevIdp } from "@oidc-auth/dev-idp";
 import { startServer } from "./server.js";
+
+/** Reads the demo's secret, creating it (owner-only) on the first run. */
+async function demoSecret(file: string): Promise<string> {
+  try {
+    return (await readFile(file, "utf8")).trim();
+  } catch {
+    const secret = crypto.randomUUID() + crypto.randomUUID();
+    await mkdir(dirname(file), { recursive: true });
+    await writeFile(file, secret, { mode: 0o600 });
+    return secret;
+  }
+}
 
 /**
  * `pnpm demo`: with no OIDC_* configuration, starts the dev IdP and the example wired to it;
@@ -18,8 +32,9 @@ if (idp) {
   env.OIDC_SCOPES ??= "profile email";
   // Native clients (py-oidc-auth-client, CLIs) log in through a loopback redirect.
   env.OIDC_ALLOW_LOOPBACK_REDIRECTS ??= "true";
-  // One sealing secret per demo run (a real deployment sets OIDC_SECRET).
-  env.OIDC_SECRET ??= crypto.randomUUID() + crypto.randomUUID();
+  // The demo's sealing secret lives beside its embedded store, so a second run can still
+  // open the keys and sessions of the first (a real deployment sets OIDC_SECRET).
+  env.OIDC_SECRET ??= await demoSecret(".data/demo-secret");
 }
 
 // The demo runs the token broker on the embedded store (PGlite under .data/) unless told otherwise.

@@ -111,7 +111,7 @@ describe("federation between two running instances", () => {
         }),
       });
     const type = "urn:ietf:params:oauth:token-type:access_token";
-    for (const form of [
+    for (const form of <Record<string, string>[]>[
       { subject_token: own, subject_token_type: type },
       { subject_token: fromB, subject_token_type: type, actor_token: own, actor_token_type: type },
       {

@@ -58,8 +58,12 @@ export interface OIDCAuthOptions {
    * pass `brokerStore`).
    */
   brokerStoreUrl?: string;
-  /** A store object instead of a URL (wins over `brokerStoreUrl`). */
-  brokerStore?: BrokerStore;
+  /**
+   * A store object, or a function that opens one on first use, instead of a URL (wins over
+   * `brokerStoreUrl`). The function form lets bundled apps import `@oidc-auth/drizzle`
+   * themselves: `brokerStore: () => import("@oidc-auth/drizzle").then((m) => m.createBrokerStore(url))`.
+   */
+  brokerStore?: BrokerStore | (() => Promise<BrokerStore>);
   /** `aud` of broker tokens. Default `"oidc-auth"`. */
   brokerAudience?: string;
   /** Peer instances whose broker tokens are accepted. */
@@ -134,6 +138,11 @@ export interface OIDCAuthOptions {
   /** Age after which cached JWKS are refreshed, in seconds. Default 600. */
   jwksMaxAgeSec?: number;
   /**
+   * Verified tokens the guard keeps (an LRU keyed by the token's SHA-256, each entry until
+   * the token's `exp` and at most `jwksMaxAgeSec`); 0 disables it. Default 10000.
+   */
+  tokenCacheSize?: number;
+  /**
    * Production checks: refuse configurations that only make sense in development (broker
    * mode without a stable issuer, audience or secret). Default: `NODE_ENV === "production"`.
    */
@@ -161,7 +170,7 @@ export interface ResolvedConfig {
   secrets: string[] | undefined;
   brokerMode: boolean;
   brokerStoreUrl: string | undefined;
-  brokerStore: BrokerStore | undefined;
+  brokerStore: BrokerStore | (() => Promise<BrokerStore>) | undefined;
   brokerAudience: string;
   /** `iss` of broker tokens: proxy, else brokerAudience (as in py-oidc-auth). */
   brokerIssuer: string;
@@ -187,6 +196,7 @@ export interface ResolvedConfig {
   transactionTtlSec: number;
   jwksCooldownMs: number;
   jwksMaxAgeMs: number;
+  tokenCacheSize: number;
   fetch: typeof fetch | undefined;
   logger: Logger;
 }
@@ -382,6 +392,9 @@ export function resolveConfig(options: OIDCAuthOptions): ResolvedConfig {
     transactionTtlSec: requireRange("transactionTtlSec", options.transactionTtlSec ?? 600, 10, 600),
     jwksCooldownMs: requireRange("jwksCooldownSec", options.jwksCooldownSec ?? 30, 0, 3600) * 1000,
     jwksMaxAgeMs: requireRange("jwksMaxAgeSec", options.jwksMaxAgeSec ?? 600, 1, 86400) * 1000,
+    tokenCacheSize: Math.floor(
+      requireRange("tokenCacheSize", options.tokenCacheSize ?? 10_000, 0, 1_000_000),
+    ),
     fetch: options.fetch,
     logger: options.logger ?? consoleLogger,
   };

@@ -44,6 +44,7 @@ const ENV_OPTIONS: Record<string, Kind> = {
   transactionTtlSec: "number",
   jwksCooldownSec: "number",
   jwksMaxAgeSec: "number",
+  tokenCacheSize: "number",
 };
 
 /** `clientId` → `OIDC_CLIENT_ID`. */

@@ -21,3 +21,4 @@ export type { HandleRequestOptions } from "./oidc-auth.js";
 export { OIDCAuth } from "./oidc-auth.js";
 export type { DeviceAuthorization } from "./provider.js";
 export type { TokenAnswer } from "./responses.js";
+export { normalisePrefix } from "./router.js";

@@ -11,6 +11,7 @@ import {
 import { upstreamUnavailable } from "./errors.js";
 import type { Logger } from "./log.js";
 import { describeError } from "./log.js";
+import type { KeysRemovedListener } from "./token-cache.js";
 
 /** A key resolver as jose's `jwtVerify` takes it. */
 export type KeyResolver = (
@@ -28,6 +29,8 @@ export interface KeySetOptions {
   persisted?: { jwks: JSONWebKeySet; fetchedAt: number } | undefined;
   /** Called with each newly fetched set (to persist it). */
   onFetched?: ((jwks: JSONWebKeySet) => void) | undefined;
+  /** Told the kids a newly fetched set no longer has (to drop tokens verified with them). */
+  onKeysRemoved?: KeysRemovedListener | undefined;
 }
 
 /**
@@ -44,10 +47,12 @@ export class ResilientKeySet {
   #lastGood: { jwks: JSONWebKeySet; resolver: KeyResolver } | undefined;
 
   readonly #onFetched: ((jwks: JSONWebKeySet) => void) | undefined;
+  readonly #onKeysRemoved: KeysRemovedListener | undefined;
 
   constructor(url: URL, options: KeySetOptions) {
     this.#logger = options.logger;
     this.#onFetched = options.onFetched;
+    this.#onKeysRemoved = options.onKeysRemoved;
     if (options.persisted) {
       const { jwks, fetchedAt } = options.persisted;
       this.#cache.uat = fetchedAt * 1000;
@@ -96,10 +101,27 @@ export class ResilientKeySet {
   #remember(): void {
     const jwks = this.#cache.jwks;
     if (jwks && jwks !== this.#lastGood?.jwks) {
+      const previous = this.#lastGood?.jwks;
       this.#lastGood = { jwks, resolver: createLocalJWKSet(jwks) as KeyResolver };
       this.#onFetched?.(jwks);
+      if (previous && this.#onKeysRemoved) {
+        const removed = removedKids(previous, jwks);
+        if (removed.length > 0) this.#onKeysRemoved(removed);
+      }
     }
   }
+}
+
+/**
+ * The kids of the keys of `before` that `after` no longer has, the same key material
+ * under the same kid counting as kept (`undefined` stands for a key without kid).
+ */
+function removedKids(before: JSONWebKeySet, after: JSONWebKeySet): (string | undefined)[] {
+  const keysOf = (set: JSONWebKeySet) => (Array.isArray(set.keys) ? set.keys : []);
+  const kept = new Set(keysOf(after).map((key) => JSON.stringify(key)));
+  return keysOf(before)
+    .filter((key) => !kept.has(JSON.stringify(key)))
+    .map((key) => (typeof key.kid === "string" ? key.kid : undefined));
 }
 
 /** Errors that are about the token's header or key choice, not about reaching the IdP. */

@@ -11,6 +11,8 @@ import { IdentityProvider } from "./provider.js";
 import type { Endpoint } from "./router.js";
 import { enabledEndpoints, normalisePrefix } from "./router.js";
 import { ephemeralSecret } from "./seal.js";
+import type { TokenCacheStats } from "./token-cache.js";
+import { TokenCache } from "./token-cache.js";
 import { Transactions } from "./transactions.js";
 import { AccessTokenVerifier, extractBearerToken } from "./verify.js";
 
@@ -44,12 +46,28 @@ export class OIDCAuth {
   readonly #context: AuthContext;
   readonly #endpoints: Endpoint[];
   readonly #broker: Broker | undefined;
+  readonly #tokenCache: TokenCache;
+  /** The verifier of the guard's tokens: the broker's in broker mode, else the IdP's. */
+  readonly #verifyUncached: (token: string) => Promise<IDToken>;
 
   constructor(options: OIDCAuthOptions = {}) {
     const config = resolveConfig(options);
     this.config = config;
+    const tokenCache = new TokenCache({
+      capacity: config.tokenCacheSize,
+      maxAgeMs: config.jwksMaxAgeMs,
+      clockToleranceSec: config.clockToleranceSec,
+      maxTokenBytes: config.maxTokenBytes,
+    });
+    this.#tokenCache = tokenCache;
+    const onKeysRemoved = (kids: readonly (string | undefined)[]) =>
+      tokenCache.invalidateKeys(kids);
     const provider = new IdentityProvider(config);
-    const verifier = new AccessTokenVerifier(config, provider);
+    const verifier = new AccessTokenVerifier(
+      config,
+      provider,
+      config.brokerMode ? undefined : onKeysRemoved,
+    );
     let secrets = config.secrets;
     if (!secrets) {
       config.logger.warn(
@@ -58,7 +76,11 @@ export class OIDCAuth {
       secrets = [ephemeralSecret()];
     }
     const transactions = new Transactions(config, secrets);
-    this.#broker = config.brokerMode ? new Broker(config, provider, verifier) : undefined;
+    this.#broker = config.brokerMode
+      ? new Broker(config, provider, verifier, onKeysRemoved)
+      : undefined;
+    const guardVerifier = this.#broker?.verifier ?? verifier;
+    this.#verifyUncached = (token) => guardVerifier.verify(token);
     this.#context = {
       config,
       provider,
@@ -148,11 +170,17 @@ export class OIDCAuth {
     }
   }
 
-  /** Verifies a raw access token (no scope or claim checks): a broker token in broker mode. */
+  /**
+   * Verifies a raw access token (no scope or claim checks): a broker token in broker mode.
+   * Like the guard's, the answer is frozen and may come from the verified-token cache.
+   */
   verifyToken(token: string): Promise<IDToken> {
-    return this.#broker
-      ? this.#broker.verifier.verify(token)
-      : this.#context.verifier.verify(token);
+    return this.#tokenCache.verify(token, this.#verifyUncached);
+  }
+
+  /** Size, capacity and hit/miss counts of the guard's verified-token cache. */
+  get tokenCacheStats(): TokenCacheStats {
+    return this.#tokenCache.stats();
   }
 
   /**
@@ -192,13 +220,21 @@ export class OIDCAuth {
     request: Request,
     options: Omit<AuthenticateOptions, "optional">,
   ): Promise<IDToken> {
+    const token =
+      this.#tokenCache.lookupBearer(request.headers.get("authorization")) ??
+      (await this.#verifyBearerToken(request));
+    requireScopes(token, options.scopes);
+    requireClaims(
+      token,
+      options.claims ? { ...this.config.claims, ...options.claims } : this.config.claims,
+    );
+    return token;
+  }
+
+  /** The request's bearer token verified (through the token cache): the guard's slow path. */
+  #verifyBearerToken(request: Request): Promise<IDToken> {
     const raw = extractBearerToken(request, this.config.maxTokenBytes);
     if (raw === undefined) throw missingToken();
-    const token = this.#broker
-      ? await this.#broker.verifier.verify(raw)
-      : await this.#context.verifier.verify(raw);
-    requireScopes(token, options.scopes);
-    requireClaims(token, { ...this.config.claims, ...options.claims });
-    return token;
+    return this.#tokenCache.verify(raw, this.#verifyUncached);
   }
 }

@@ -362,6 +362,8 @@ export function isNetworkError(err: unknown): boolean {
   return (
     err.name === "TimeoutError" ||
     err.name === "AbortError" ||
-    (err instanceof TypeError && /fetch|network|connect/i.test(err.message))
+    (err instanceof TypeError && /fetch|network|connect/i.test(err.message)) ||
+    // workerd rejects fetch() with a plain Error for a refused or dropped connection
+    (err.name === "Error" && /^Network connection lost\.?$/.test(err.message))
   );
 }

@@ -6,6 +6,7 @@ import { invalidToken, missingToken, OIDCAuthError } from "./errors.js";
 import { ResilientKeySet } from "./jwks.js";
 import { describeError } from "./log.js";
 import type { IdentityProvider } from "./provider.js";
+import type { KeysRemovedListener } from "./token-cache.js";
 
 /**
  * The bearer token of a request: the `Bearer` scheme (any case), exactly one token,
@@ -42,10 +43,16 @@ export class AccessTokenVerifier {
   #keys: ResilientKeySet | undefined;
   #rolePaths: string[];
   readonly #acceptedTypes: ReadonlySet<string>;
+  readonly #onKeysRemoved: KeysRemovedListener | undefined;
 
-  constructor(config: ResolvedConfig, provider: IdentityProvider) {
+  constructor(
+    config: ResolvedConfig,
+    provider: IdentityProvider,
+    onKeysRemoved?: KeysRemovedListener,
+  ) {
     this.#config = config;
     this.#provider = provider;
+    this.#onKeysRemoved = onKeysRemoved;
     this.#rolePaths = config.roleClaims.map((p) => p.replaceAll("{clientId}", config.clientId));
     this.#acceptedTypes = new Set(config.accessTokenTypes.map(normaliseMediaType));
   }
@@ -60,6 +67,7 @@ export class AccessTokenVerifier {
       timeoutMs: this.#config.timeoutMs,
       fetch: this.#config.fetch,
       logger: this.#config.logger,
+      onKeysRemoved: this.#onKeysRemoved,
     });
     return this.#keys;
   }

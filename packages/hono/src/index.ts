@@ -67,7 +67,7 @@ export class HonoOIDCAuth extends OIDCAuth {
   }
 }
 
-export type { AuthenticateOptions, IDToken, OIDCAuthOptions } from "@oidc-auth/core";
+export type { AuthenticateOptions, IDToken, Logger, OIDCAuthOptions } from "@oidc-auth/core";
 export {
   errorResponse,
   MemoryBrokerStore,

@@ -137,7 +137,7 @@ describe("claims of the wrong type are refused, never coerced", () => {
   };
   for (const [name, change] of Object.entries(wrong)) {
     it(`refuses ${name}`, async () => {
-      const token = await stack.idp.signJwt({ ...claims, ...change });
+      const token = await stack.idp.signJwt({ ...claims, ...(change as Record<string, unknown>) });
       await refused(`${stack.url}/api/me`, token);
     });
   }

@@ -7,6 +7,7 @@ import { describeError } from "../log.js";
 import type { IdentityProvider } from "../provider.js";
 import type { TokenAnswer } from "../responses.js";
 import { Sealer } from "../seal.js";
+import type { KeysRemovedListener } from "../token-cache.js";
 import type { AccessTokenVerifier } from "../verify.js";
 import { AtRest } from "./at-rest.js";
 import { PeerKeys } from "./federation.js";
@@ -28,8 +29,10 @@ async function sha256Hex(text: string): Promise<string> {
 /** Opens the store named by configuration. Postgres and PGlite live in @oidc-auth/drizzle. */
 async function openStore(config: ResolvedConfig): Promise<BrokerStore> {
   if (config.brokerStore) {
-    await config.brokerStore.setup();
-    return config.brokerStore;
+    const store =
+      typeof config.brokerStore === "function" ? await config.brokerStore() : config.brokerStore;
+    await store.setup();
+    return store;
   }
   const url = config.brokerStoreUrl;
   if (url === "memory://") return new MemoryBrokerStore();
@@ -39,7 +42,9 @@ async function openStore(config: ResolvedConfig): Promise<BrokerStore> {
     createBrokerStore(url: string | undefined, opts: { appName: string }): Promise<BrokerStore>;
   };
   try {
-    module = await import(/* @vite-ignore */ drizzlePackage);
+    module = await import(
+      /* webpackIgnore: true */ /* turbopackIgnore: true */ /* @vite-ignore */ drizzlePackage
+    );
   } catch (err) {
     const code = (err as { code?: unknown }).code;
     if (code !== "ERR_MODULE_NOT_FOUND" && code !== "MODULE_NOT_FOUND") throw err;
@@ -72,6 +77,7 @@ export class Broker {
     config: ResolvedConfig,
     provider: IdentityProvider,
     idpVerifier: AccessTokenVerifier,
+    onKeysRemoved?: KeysRemovedListener,
   ) {
     this.#config = config;
     this.#provider = provider;
@@ -94,12 +100,13 @@ export class Broker {
       rotationIntervalSec: config.keyRotationIntervalSec,
       reloadCooldownMs: config.jwksCooldownMs,
       logger: config.logger,
+      onKeysRemoved,
     });
     this.verifier = new BrokerTokenVerifier(
       config,
       config.brokerIssuer,
       this.keys,
-      new PeerKeys(config, storeRef),
+      new PeerKeys(config, storeRef, onKeysRemoved),
     );
   }
 
@@ -142,7 +149,8 @@ export class Broker {
   ): Promise<{ token: string; expiresIn: number }> {
     const key = await this.#keysOrUnavailable();
     const ttl = this.#config.brokerTokenTtlSec;
-    const claims: Record<string, unknown> = { ...identity, scope };
+    const { roleSources, ...named } = identity;
+    const claims: Record<string, unknown> = { ...roleSources, ...named, scope };
     if (sessionId) claims.sid = sessionId;
     const token = await new SignJWT(claims)
       .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: "at+jwt" })

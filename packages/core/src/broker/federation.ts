@@ -2,6 +2,7 @@ import type { JSONWebKeySet } from "jose";
 import type { ResolvedConfig } from "../config.js";
 import { ResilientKeySet } from "../jwks.js";
 import { describeError } from "../log.js";
+import type { KeysRemovedListener } from "../token-cache.js";
 import type { BrokerStore } from "./store.js";
 
 /**
@@ -14,10 +15,16 @@ export class PeerKeys {
   readonly #config: ResolvedConfig;
   readonly #store: () => Promise<BrokerStore>;
   readonly #sets = new Map<string, Promise<ResilientKeySet>>();
+  readonly #onKeysRemoved: KeysRemovedListener | undefined;
 
-  constructor(config: ResolvedConfig, store: () => Promise<BrokerStore>) {
+  constructor(
+    config: ResolvedConfig,
+    store: () => Promise<BrokerStore>,
+    onKeysRemoved?: KeysRemovedListener,
+  ) {
     this.#config = config;
     this.#store = store;
+    this.#onKeysRemoved = onKeysRemoved;
   }
 
   /** True for a configured peer issuer (exact match). */
@@ -52,6 +59,7 @@ export class PeerKeys {
       fetch: this.#config.fetch,
       logger,
       persisted,
+      onKeysRemoved: this.#onKeysRemoved,
       onFetched: (jwks) => {
         const record = { issuer, jwks, fetchedAt: Math.floor(Date.now() / 1000) };
         void this.#store()

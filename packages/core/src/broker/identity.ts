@@ -1,6 +1,6 @@
 import * as oauth from "oauth4webapi";
 import type { IDToken } from "../claims.js";
-import { toIDToken } from "../claims.js";
+import { readClaim, toIDToken } from "../claims.js";
 import type { IdentityProvider } from "../provider.js";
 import type { AccessTokenVerifier } from "../verify.js";
 
@@ -14,6 +14,11 @@ export interface BrokerIdentity {
   family_name?: string;
   name?: string;
   roles: string[];
+  /**
+   * The configured role claims in the IdP's own shape (e.g. `realm_access.roles`, `groups`),
+   * so claim constraints on those paths work on broker tokens as on IdP tokens.
+   */
+  roleSources?: Record<string, unknown>;
 }
 
 const KEPT = [
@@ -25,8 +30,36 @@ const KEPT = [
   "name",
 ] as const;
 
-function pick(token: IDToken): BrokerIdentity {
+/** Rebuilds the string / string[] values at the role paths as nested objects. */
+function roleSourceClaims(token: IDToken, rolePaths: readonly string[]): Record<string, unknown> {
+  const sources: Record<string, unknown> = {};
+  for (const path of rolePaths) {
+    if (path === "roles") continue;
+    const value = readClaim(token, path);
+    const isRoles =
+      typeof value === "string" ||
+      (Array.isArray(value) && value.every((v) => typeof v === "string"));
+    if (!isRoles) continue;
+    const parts = path.split(".");
+    if (parts.some((p) => p === "__proto__" || p === "constructor" || p === "prototype")) continue;
+    let node = sources;
+    for (const part of parts.slice(0, -1)) {
+      let next = Object.hasOwn(node, part) ? node[part] : undefined;
+      if (!next || typeof next !== "object") {
+        next = {};
+        node[part] = next;
+      }
+      node = next as Record<string, unknown>;
+    }
+    node[parts[parts.length - 1] as string] = value;
+  }
+  return sources;
+}
+
+function pick(token: IDToken, rolePaths: readonly string[]): BrokerIdentity {
   const identity: BrokerIdentity = { sub: token.sub, roles: token.roles };
+  const sources = roleSourceClaims(token, rolePaths);
+  if (Object.keys(sources).length > 0) identity.roleSources = sources;
   for (const key of KEPT) {
     const value = token[key];
     if (key === "email_verified" ? typeof value === "boolean" : typeof value === "string") {
@@ -68,5 +101,5 @@ export async function identityFromTokens(
     { iss: "", iat: 0, exp: 0, ...merged },
     merged.roles ? [...rolePaths, "roles"] : rolePaths,
   );
-  return pick(token);
+  return pick(token, rolePaths);
 }

@@ -10,6 +10,7 @@ import {
 import { storeUnavailable } from "../errors.js";
 import type { Logger } from "../log.js";
 import { describeError } from "../log.js";
+import type { KeysRemovedListener } from "../token-cache.js";
 import type { AtRest } from "./at-rest.js";
 import type { BrokerStore, SigningKeyRecord } from "./store.js";
 
@@ -26,6 +27,8 @@ export interface SigningKeysOptions {
   /** Minimum time between two reloads from the store for an unknown kid. */
   reloadCooldownMs: number;
   logger: Logger;
+  /** Told the kids a reload no longer publishes (to drop tokens verified with them). */
+  onKeysRemoved?: KeysRemovedListener | undefined;
 }
 
 interface ActiveKey {
@@ -121,8 +124,12 @@ export class SigningKeys {
   async #reload(): Promise<void> {
     this.#lastLoad = Date.now();
     const records = await this.#options.store.listSigningKeys();
+    const before = this.#publicSet ? this.#published().map((r) => r.kid) : [];
     this.#records = records;
-    this.#publicSet = createLocalJWKSet({ keys: this.#published().map((r) => r.publicJwk) });
+    const published = this.#published();
+    this.#publicSet = createLocalJWKSet({ keys: published.map((r) => r.publicJwk) });
+    const removed = before.filter((kid) => !published.some((r) => r.kid === kid));
+    if (removed.length > 0) this.#options.onKeysRemoved?.(removed);
     const newest = records.reduce<SigningKeyRecord | undefined>(
       (best, r) => (!best || r.generation > best.generation ? r : best),
       undefined,
@@ -130,9 +137,10 @@ export class SigningKeys {
     if (newest && newest.kid !== this.#active?.kid) {
       const text = await this.#options.atRest.decrypt(newest.privateKey);
       if (text === undefined) {
-        throw new Error(
+        this.#options.logger.error(
           "the broker's signing key cannot be decrypted with the configured secrets (was the secret changed without keeping the old one?)",
         );
+        throw storeUnavailable();
       }
       const privateKey = (await importJWK(JSON.parse(text) as JWK, newest.alg)) as CryptoKey;
       this.#active = {

@@ -1,0 +1,207 @@
+/**
+ * Property-based fuzzing of every endpoint and both guards through the Hono example:
+ * random methods, paths, headers, query strings, bodies and tokens. The property: the
+ * answer is never a 5xx (the IdP is up), and every 4xx is a JSON error. CI runs a bounded
+ * number of cases; `pnpm fuzz` (FUZZ_RUNS=…) runs more.
+ */
+import fc from "fast-check";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Stack } from "../support.js";
+import { loginTokens, startStack } from "../support.js";
+
+const RUNS = Number(process.env.FUZZ_RUNS ?? 400);
+
+const PATHS = [
+  "/api/auth/v2/login",
+  "/api/auth/v2/callback",
+  "/api/auth/v2/token",
+  "/api/auth/v2/device",
+  "/api/auth/v2/logout",
+  "/api/auth/v2/userinfo",
+  "/api/auth/v2/.well-known/jwks.json",
+  "/api/me",
+  "/api/hello",
+  "/api/admin",
+  "/api/email-scope",
+];
+const PARAMS = [
+  "redirect_uri",
+  "prompt",
+  "offline_access",
+  "scope",
+  "code_challenge",
+  "code_challenge_method",
+  "state",
+  "code",
+  "error",
+  "iss",
+  "grant_type",
+  "refresh-token",
+  "refresh_token",
+  "device-code",
+  "device_code",
+  "code_verifier",
+  "subject_token",
+  "subject_token_type",
+  "post_logout_redirect_uri",
+];
+
+const b64 = (s: string) => Buffer.from(s).toString("base64url");
+const anyText = fc.oneof(
+  fc.string({ maxLength: 40 }),
+  fc.string({ unit: "binary", maxLength: 40 }),
+  fc.constantFrom(
+    "",
+    "true",
+    "false",
+    "none",
+    "S256",
+    "plain",
+    "openid",
+    "openid admin",
+    "http://127.0.0.1:1/cb",
+  ),
+  fc.webUrl(),
+);
+
+function tokens(valid: string[]) {
+  return fc.oneof(
+    fc.string({ maxLength: 60 }),
+    fc.constantFrom(...valid),
+    fc
+      .tuple(fc.json(), fc.json(), fc.string({ maxLength: 30 }))
+      .map(([h, p, s]) => `${b64(h)}.${b64(p)}.${s}`),
+    fc
+      .record({
+        alg: fc.constantFrom("RS256", "HS256", "none", "ES256", "RSA-OAEP"),
+        kid: fc.string(),
+        typ: fc.string(),
+      })
+      .map(
+        (h) => `${b64(JSON.stringify(h))}.${valid[0]?.split(".")[1]}.${valid[0]?.split(".")[2]}`,
+      ),
+    fc.constantFrom(...valid).map((t) => `${t.slice(0, -3)}abc`),
+  );
+}
+
+function requests(baseUrl: string, valid: string[]) {
+  return fc
+    .record({
+      method: fc.constantFrom("GET", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"),
+      path: fc.oneof(
+        fc.constantFrom(...PATHS),
+        fc.constantFrom(...PATHS).map((p) => `${p}/x`),
+      ),
+      query: fc.dictionary(
+        fc.oneof(fc.constantFrom(...PARAMS), fc.string({ maxLength: 8 })),
+        anyText,
+        {
+          maxKeys: 5,
+        },
+      ),
+      authorization: fc.option(
+        fc.oneof(
+          tokens(valid).map((t) => `Bearer ${t}`),
+          fc.string({ maxLength: 40 }),
+          tokens(valid).map((t) => `bearer  ${t} x`),
+        ),
+      ),
+      cookie: fc.option(
+        fc.oneof(
+          fc.string({ maxLength: 60 }).map((v) => `oidc_auth_tx=${v}`),
+          fc.string({ maxLength: 60 }),
+        ),
+      ),
+      contentType: fc.option(
+        fc.constantFrom(
+          "application/x-www-form-urlencoded",
+          "application/json",
+          "text/plain",
+          "multipart/form-data",
+          "x/y; charset=bogus",
+        ),
+      ),
+      body: fc.option(
+        fc.oneof(
+          fc
+            .dictionary(
+              fc.oneof(fc.constantFrom(...PARAMS), fc.string({ maxLength: 8 })),
+              fc.oneof(anyText, tokens(valid)),
+              {
+                maxKeys: 6,
+              },
+            )
+            .map((d) => new URLSearchParams(d).toString()),
+          fc.json(),
+          fc.string({ maxLength: 200 }),
+        ),
+      ),
+    })
+    .map((r) => {
+      const url = new URL(`${baseUrl}${r.path}`);
+      for (const [k, v] of Object.entries(r.query)) url.searchParams.append(k, v);
+      const headers: Record<string, string> = {};
+      if (r.authorization !== null)
+        headers.authorization = r.authorization.replace(/[\r\n\0]/g, "");
+      if (r.cookie !== null) headers.cookie = r.cookie.replace(/[^\x20-\x7e]/g, "");
+      if (r.contentType !== null) headers["content-type"] = r.contentType;
+      const init: RequestInit = { method: r.method, headers, redirect: "manual" };
+      if (r.body !== null && r.method !== "GET") init.body = r.body;
+      return { url: url.href, init, describe: `${r.method} ${url.pathname}${url.search}` };
+    });
+}
+
+async function checkAnswer(url: string, init: RequestInit, label: string) {
+  let response: Response;
+  try {
+    response = await fetch(url, init);
+  } catch (err) {
+    // the client refused to send it (e.g. a header value it will not encode): nothing reached the server
+    if (err instanceof TypeError) return;
+    throw err;
+  }
+  expect(response.status, label).toBeLessThan(500);
+  if (response.status >= 400) {
+    expect(response.headers.get("content-type") ?? "", label).toMatch(/application\/json/);
+    const body = (await response.json()) as Record<string, unknown>;
+    expect(typeof body.error, label).toBe("string");
+    expect(JSON.stringify(body), label).not.toMatch(/\bat .+\.(ts|js):\d+/);
+  } else {
+    await response.arrayBuffer();
+  }
+}
+
+for (const mode of ["passthrough", "broker"] as const) {
+  describe(`fuzzing the Hono example (${mode} mode)`, () => {
+    let stack: Stack;
+    const valid: string[] = [];
+    beforeAll(async () => {
+      stack = await startStack({
+        env:
+          mode === "broker" ? { OIDC_BROKER_MODE: "true", OIDC_BROKER_STORE_URL: "memory://" } : {},
+      });
+      const login = await loginTokens(stack);
+      valid.push(
+        login.access_token,
+        login.refresh_token as string,
+        await stack.idp.mintAccessToken("bob"),
+      );
+    });
+    afterAll(async () => {
+      await stack?.close();
+    });
+
+    it(`answers ${RUNS} random requests without a 5xx, every error as JSON`, async () => {
+      await fc.assert(
+        fc.asyncProperty(requests(stack.url, valid), async ({ url, init, describe: label }) => {
+          await checkAnswer(url, init, label);
+        }),
+        {
+          numRuns: RUNS,
+          seed: Number(process.env.FUZZ_SEED ?? Date.now() % 2 ** 31),
+          endOnFailure: true,
+        },
+      );
+    }, 120_000);
+  });
+}

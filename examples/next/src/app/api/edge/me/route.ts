@@ -1,0 +1,8 @@
+import { auth } from "@/lib/auth";
+
+export const runtime = "edge";
+export const dynamic = "force-dynamic";
+
+export const GET = auth.withAuth(async (_request, { token }) =>
+  Response.json({ sub: token.sub, runtime: "edge" }),
+);

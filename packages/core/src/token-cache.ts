@@ -1,0 +1,241 @@
+import { decodeProtectedHeader } from "jose";
+import type { IDToken } from "./claims.js";
+
+/**
+ * Told the `kid`s a key set no longer publishes (`undefined` stands for a key without
+ * `kid`), so that verifications made with those keys are forgotten.
+ */
+export type KeysRemovedListener = (kids: readonly (string | undefined)[]) => void;
+
+export interface TokenCacheOptions {
+  /** Most entries kept (least recently used goes first); 0 disables the cache. */
+  capacity: number;
+  /** Longest time an entry is kept, whatever the token's `exp`, in milliseconds. */
+  maxAgeMs: number;
+  /** The verifiers' clock tolerance: an entry is used exactly while jose accepts the token. */
+  clockToleranceSec: number;
+  /** Longer tokens are not hashed; the verifier refuses them. */
+  maxTokenBytes: number;
+}
+
+/** What {@link TokenCache.stats} reports. */
+export interface TokenCacheStats {
+  size: number;
+  capacity: number;
+  hits: number;
+  misses: number;
+}
+
+interface Entry {
+  token: IDToken;
+  /** `kid` of the key that verified the token (from its header); undefined without one. */
+  kid: string | undefined;
+  /** First valid and first invalid millisecond, as jose judges `nbf`/`iat` and `exp`. */
+  validFromMs: number;
+  expiresAtMs: number;
+}
+
+type HashFunction = (algorithm: string, data: string, encoding: "base64") => string;
+
+/**
+ * node:crypto's one-shot `hash()` where the runtime offers it (Node ≥ 20.12, Deno, Bun;
+ * looked up at run time, so edge bundles import no Node built-in). It costs ~1 µs for a
+ * 1 KB token and is synchronous, where Web Crypto's `digest` costs ~20–45 µs on Node (a
+ * thread-pool round trip), a third of an RS256 verification. Elsewhere Web Crypto hashes.
+ */
+const nodeHash: HashFunction | undefined = (() => {
+  const proc = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process;
+  try {
+    const crypto = proc?.getBuiltinModule?.("node:crypto") as { hash?: unknown } | undefined;
+    return typeof crypto?.hash === "function" ? (crypto.hash as HashFunction) : undefined;
+  } catch {
+    return undefined;
+  }
+})();
+
+const encoder = new TextEncoder();
+const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
+
+async function webCryptoHash(token: string): Promise<string> {
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", encoder.encode(token)));
+  let hex = "";
+  for (const byte of digest) hex += HEX[byte];
+  return hex;
+}
+
+/** The cache key of a token: its SHA-256 (the token itself is never kept). */
+function tokenHash(token: string): string | Promise<string> {
+  return nodeHash ? nodeHash("sha256", token, "base64") : webCryptoHash(token);
+}
+
+/** The token syntax `extractBearerToken` accepts: only such tokens are ever stored. */
+const TOKEN_SYNTAX = /^[A-Za-z0-9\-._~+/]+=*$/;
+
+/** Freezes the token and everything in it: cached claims are shared by every request. */
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === "object" && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const child of Object.values(value)) deepFreeze(child);
+  }
+  return value;
+}
+
+/**
+ * jose's NumericDate checks compare whole seconds (`exp <= now - tolerance` fails, with
+ * `now` rounded down): as a millisecond bound that is the next whole second.
+ */
+function secondsToMs(seconds: number): number {
+  return Math.ceil(seconds) * 1000;
+}
+
+/**
+ * The verified-token cache of the guard: a bounded LRU from the SHA-256 of a token to its
+ * verified claims, so a token seen before costs a hash and a map lookup instead of a
+ * signature check. Only successful verifications are stored. An entry is used only while
+ * the verifier itself would accept the token (`exp`, `nbf` and `iat` with the same clock
+ * tolerance, checked on every read), and never longer than `maxAgeMs`; outside that window
+ * the token is verified again, so it fails exactly as an uncached one. Entries of a key
+ * that disappears from its key set are dropped (see {@link invalidateKeys}). Scope and
+ * claim constraints are per route and are checked by the caller on every request.
+ */
+export class TokenCache {
+  readonly #options: TokenCacheOptions;
+  /** Map order is recency: the first entry is the least recently used. */
+  readonly #entries = new Map<string, Entry>();
+  /** Verifications in flight by key: concurrent requests with one new token share one. */
+  readonly #pending = new Map<string, Promise<IDToken>>();
+  /** Bumped on every invalidation: a verification that overlapped one is not stored. */
+  #generation = 0;
+  #hits = 0;
+  #misses = 0;
+
+  constructor(options: TokenCacheOptions) {
+    this.#options = options;
+  }
+
+  /**
+   * The cached claims of the token of an `Authorization` header in its usual form,
+   * `Bearer <token>`, synchronously; undefined for anything else (the caller then parses
+   * the header and calls {@link verify}). Only tokens of `extractBearerToken`'s syntax are
+   * stored, so a hit here is a header that function accepts, with that very token.
+   */
+  lookupBearer(authorization: string | null): IDToken | undefined {
+    if (authorization === null || !authorization.startsWith("Bearer ")) return undefined;
+    return this.lookup(authorization.slice(7));
+  }
+
+  /**
+   * The cached claims of `token` if they are valid now, synchronously; undefined
+   * otherwise, and always where hashing is asynchronous (Web Crypto).
+   */
+  lookup(token: string): IDToken | undefined {
+    const { capacity, maxTokenBytes } = this.#options;
+    if (!nodeHash || capacity === 0 || token.length > maxTokenBytes) return undefined;
+    return this.#read(nodeHash("sha256", token, "base64"));
+  }
+
+  /**
+   * The verified claims of `token`: from the cache, or from `verifyUncached` (then
+   * stored). Concurrent calls with the same uncached token share one verification. The
+   * answer is deeply frozen.
+   */
+  async verify(
+    token: string,
+    verifyUncached: (token: string) => Promise<IDToken>,
+  ): Promise<IDToken> {
+    const { capacity, maxTokenBytes } = this.#options;
+    if (capacity === 0 || token.length > maxTokenBytes) {
+      return deepFreeze(await verifyUncached(token));
+    }
+    const hashed = tokenHash(token);
+    const key = typeof hashed === "string" ? hashed : await hashed;
+    const cached = this.#read(key);
+    if (cached !== undefined) return cached;
+    let pending = this.#pending.get(key);
+    if (pending === undefined) {
+      this.#misses++;
+      pending = this.#verifyAndStore(key, token, verifyUncached);
+      this.#pending.set(key, pending);
+    }
+    return pending;
+  }
+
+  /**
+   * Forgets the verifications made with keys that were removed from their key set. A
+   * token without `kid` may have been verified by any key, so its entry goes whenever a
+   * key is removed. Over-invalidation only costs a verification.
+   */
+  invalidateKeys(kids: readonly (string | undefined)[]): void {
+    if (kids.length === 0) return;
+    this.#generation++;
+    const removed = new Set(kids);
+    for (const [key, entry] of this.#entries) {
+      if (entry.kid === undefined || removed.has(entry.kid)) this.#entries.delete(key);
+    }
+  }
+
+  /** Current size, capacity and hit/miss counts since construction. */
+  stats(): TokenCacheStats {
+    return {
+      size: this.#entries.size,
+      capacity: this.#options.capacity,
+      hits: this.#hits,
+      misses: this.#misses,
+    };
+  }
+
+  /** The entry's token if it is valid now; the read makes it the most recently used. */
+  #read(key: string): IDToken | undefined {
+    const entry = this.#entries.get(key);
+    if (entry === undefined) return undefined;
+    const now = Date.now();
+    this.#entries.delete(key);
+    if (now >= entry.expiresAtMs || now < entry.validFromMs) return undefined;
+    this.#entries.set(key, entry);
+    this.#hits++;
+    return entry.token;
+  }
+
+  async #verifyAndStore(
+    key: string,
+    token: string,
+    verifyUncached: (token: string) => Promise<IDToken>,
+  ): Promise<IDToken> {
+    const generation = this.#generation;
+    try {
+      const verified = deepFreeze(await verifyUncached(token));
+      if (generation === this.#generation) this.#store(key, token, verified);
+      return verified;
+    } finally {
+      this.#pending.delete(key);
+    }
+  }
+
+  #store(key: string, token: string, verified: IDToken): void {
+    if (!TOKEN_SYNTAX.test(token)) return;
+    let kid: string | undefined;
+    try {
+      const header = decodeProtectedHeader(token);
+      kid = typeof header.kid === "string" ? header.kid : undefined;
+    } catch {
+      return; // cannot happen for a verified token; never store what cannot be attributed
+    }
+    const tolerance = this.#options.clockToleranceSec;
+    const validFrom = Math.max(verified.nbf ?? -Infinity, verified.iat ?? -Infinity) - tolerance;
+    const expiresAtMs = Math.min(
+      secondsToMs(verified.exp + tolerance),
+      Date.now() + this.#options.maxAgeMs,
+    );
+    if (!Number.isFinite(expiresAtMs)) return;
+    this.#entries.set(key, {
+      token: verified,
+      kid,
+      validFromMs: Number.isFinite(validFrom) ? secondsToMs(validFrom) : -Infinity,
+      expiresAtMs,
+    });
+    if (this.#entries.size > this.#options.capacity) {
+      const oldest = this.#entries.keys().next().value;
+      if (oldest !== undefined) this.#entries.delete(oldest);
+    }
+  }
+}

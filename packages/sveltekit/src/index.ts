@@ -1,0 +1,166 @@
+import type { AuthenticateOptions, IDToken, OIDCAuthOptions } from "@oidc-auth/core";
+import { errorResponse, OIDCAuth, OIDCAuthError } from "@oidc-auth/core";
+import type { Handle, RequestEvent } from "@sveltejs/kit";
+import { error, json, text } from "@sveltejs/kit";
+
+/** What the adapter puts into `event.locals`; declare it in `src/app.d.ts` (see the README). */
+export interface OIDCAuthLocals {
+  token: IDToken | null;
+}
+
+/** Options of {@link SvelteKitOIDCAuth.handle}. */
+export interface HandleOptions {
+  /** Path the auth endpoints are mounted under, e.g. `"/api"`. Default `""`. */
+  prefix?: string;
+  /**
+   * Cross-site form submissions. SvelteKit's own origin check runs before any hook and
+   * cannot exempt a route, yet the token endpoint takes form posts without an `Origin`. So
+   * turn it off (`csrf: { trustedOrigins: ["*"] }` in svelte.config.js): `handle()` applies
+   * the same rule to every request except the auth endpoints, trusting `trustedOrigins`
+   * too. `false`, or `"*"` among the origins, means no check. Default `{}`.
+   */
+  csrf?: { trustedOrigins?: readonly string[] } | false;
+}
+
+/** Options of the guards: the scopes and claims a token must carry. */
+export type GuardOptions = Omit<AuthenticateOptions, "optional">;
+
+/** A request event whose `locals.token` is the verified token (inside `withAuth`). */
+export type AuthenticatedEvent<E extends RequestEvent = RequestEvent> = E & {
+  locals: E["locals"] & { token: IDToken };
+};
+
+type MaybePromise<T> = T | Promise<T>;
+
+/** Content types of the form submissions SvelteKit's CSRF check covers. */
+const FORM_CONTENT_TYPES = [
+  "application/x-www-form-urlencoded",
+  "multipart/form-data",
+  "text/plain",
+  "application/x-sveltekit-formdata",
+];
+const UNSAFE_METHODS = ["POST", "PUT", "PATCH", "DELETE"];
+
+/** "" or "/api": leading slash, no trailing slash (as the core reads `prefix`). */
+function normalisePrefix(prefix: string | undefined): string {
+  if (!prefix || prefix === "/") return "";
+  const withSlash = prefix.startsWith("/") ? prefix : `/${prefix}`;
+  return withSlash.replace(/\/+$/, "");
+}
+
+function setToken(locals: App.Locals, token: IDToken | null): void {
+  (locals as OIDCAuthLocals).token = token;
+}
+
+/** SvelteKit's CSRF rule (a cross-site form submission is refused) as a 403 answer, or null. */
+function refuseCrossSiteForm(request: Request, trustedOrigins: readonly string[]): Response | null {
+  const type = request.headers.get("content-type")?.split(";", 1)[0]?.trim().toLowerCase() ?? "";
+  if (!FORM_CONTENT_TYPES.includes(type) || !UNSAFE_METHODS.includes(request.method)) return null;
+  const origin = request.headers.get("origin");
+  if (origin === new URL(request.url).origin) return null;
+  if (origin && trustedOrigins.includes(origin)) return null;
+  const message = `Cross-site ${request.method} form submissions are forbidden`;
+  return request.headers.get("accept") === "application/json"
+    ? json({ message }, { status: 403 })
+    : text(message, { status: 403 });
+}
+
+/**
+ * oidc-auth for SvelteKit: `handle()` for hooks.server.ts serves the auth endpoints and
+ * sets `event.locals.token`; `withAuth()` guards `+server.ts` endpoints; `requireAuth()`
+ * guards `load` functions.
+ *
+ * @example
+ * ```ts
+ * // src/lib/server/auth.ts
+ * export const auth = new SvelteKitOIDCAuth(optionsFromEnv(process.env));
+ * // src/hooks.server.ts
+ * export const handle = auth.handle({ prefix: "/api" });          // /api/auth/v2/*
+ * // src/routes/api/me/+server.ts
+ * export const GET = auth.withAuth(({ locals }) => json({ sub: locals.token.sub }));
+ * // src/routes/profile/+page.server.ts
+ * export const load = async (event) => ({ sub: (await auth.requireAuth(event)).sub });
+ * ```
+ */
+export class SvelteKitOIDCAuth extends OIDCAuth {
+  constructor(options: OIDCAuthOptions = {}) {
+    super(options);
+  }
+
+  /**
+   * The hook: a request for an auth endpoint under `prefix` is answered by oidc-auth;
+   * every other request gets `event.locals.token` (the verified token, or `null` for a
+   * missing or unacceptable one) and goes on to `resolve(event)`.
+   */
+  handle(options: HandleOptions = {}): Handle {
+    const base = normalisePrefix(options.prefix);
+    const authPaths = new Set(this.endpoints.map((e) => `${base}${e.path}`));
+    const trusted = options.csrf === false ? ["*"] : (options.csrf?.trustedOrigins ?? []);
+    const csrf = trusted.includes("*") ? undefined : trusted;
+    return async ({ event, resolve }) => {
+      // The path of the request itself (event.url drops `/__data.json`), as the core matches it.
+      if (authPaths.has(new URL(event.request.url).pathname)) {
+        return this.handleRequest(event.request, { prefix: base });
+      }
+      const refused = csrf && refuseCrossSiteForm(event.request, csrf);
+      if (refused) return refused;
+      setToken(event.locals, await this.authenticate(event.request, { optional: true }));
+      return resolve(event);
+    };
+  }
+
+  /**
+   * Guards a `+server.ts` handler: verifies the bearer token (and `scopes`/`claims`) in the
+   * endpoint itself, then calls `handler` with `locals.token` set to the token. Failures
+   * answer 401/403/503 JSON with `WWW-Authenticate`; the handler's own errors pass through.
+   */
+  withAuth<E extends RequestEvent = RequestEvent>(
+    handler: (event: AuthenticatedEvent<E>) => MaybePromise<Response>,
+    options: GuardOptions = {},
+  ): (event: E) => Promise<Response> {
+    return async (event) => {
+      let token: IDToken;
+      try {
+        token = await this.authenticate(event.request, options);
+      } catch (err) {
+        return errorResponse(err);
+      }
+      setToken(event.locals, token);
+      return handler(event as AuthenticatedEvent<E>);
+    };
+  }
+
+  /**
+   * For `load` functions and form actions: the verified token, or SvelteKit's `error(status)`
+   * (401/403/503) with the JSON error's fields as the body: `message`, `error`,
+   * `error_description`.
+   */
+  async requireAuth(
+    event: Pick<RequestEvent, "request">,
+    options: GuardOptions = {},
+  ): Promise<IDToken> {
+    try {
+      return await this.authenticate(event.request, options);
+    } catch (err) {
+      const known =
+        err instanceof OIDCAuthError
+          ? err
+          : new OIDCAuthError(401, "invalid_token", "The access token is invalid or expired.");
+      const body = {
+        message: known.description,
+        error: known.error,
+        error_description: known.description,
+      };
+      error(known.status, body);
+    }
+  }
+}
+
+export type { AuthenticateOptions, IDToken, OIDCAuthOptions } from "@oidc-auth/core";
+export {
+  errorResponse,
+  MemoryBrokerStore,
+  OIDCAuthError,
+  optionsFromEnv,
+  silentLogger,
+} from "@oidc-auth/core";

@@ -1,0 +1,405 @@
+import type { DevIdp } from "@oidc-auth/dev-idp";
+import { startDevIdp } from "@oidc-auth/dev-idp";
+import type { Handle, RequestEvent, RequestHandler } from "@sveltejs/kit";
+import { isHttpError, json } from "@sveltejs/kit";
+import { afterAll, beforeAll, describe, expect, expectTypeOf, it } from "vitest";
+import type { HandleOptions, IDToken, OIDCAuthLocals, OIDCAuthOptions } from "../src/index.js";
+import { SvelteKitOIDCAuth, silentLogger } from "../src/index.js";
+
+const ORIGIN = "http://127.0.0.1:5173";
+const REDIRECT_URI = `${ORIGIN}/callback`;
+
+let idp: DevIdp;
+let alice: string;
+let bob: string;
+
+function options(extra: OIDCAuthOptions = {}): OIDCAuthOptions {
+  return {
+    clientId: "oidc-auth-demo",
+    clientSecret: "oidc-auth-demo-secret",
+    discoveryUrl: idp.discoveryUrl,
+    audience: idp.audience,
+    secret: "adapter-test-secret-adapter-test-secret",
+    redirectUris: [REDIRECT_URI],
+    logger: silentLogger,
+    ...extra,
+  };
+}
+
+/** The parts of a RequestEvent the adapter reads: the request and locals. */
+function requestEvent(path: string, init: RequestInit = {}): RequestEvent {
+  const request = new Request(new URL(path, ORIGIN), init);
+  return { request, url: new URL(request.url), locals: {} } as unknown as RequestEvent;
+}
+
+function bearer(token: string): RequestInit {
+  return { headers: { authorization: `Bearer ${token}` } };
+}
+
+function form(fields: Record<string, string>, headers: Record<string, string> = {}): RequestInit {
+  return {
+    method: "POST",
+    headers: { "content-type": "application/x-www-form-urlencoded", ...headers },
+    body: new URLSearchParams(fields),
+  };
+}
+
+/** Runs a hook the way SvelteKit does; reports whether the app behind it was reached. */
+async function runHook(handle: Handle, event: RequestEvent) {
+  let resolved = false;
+  const response = await handle({
+    event,
+    resolve: (e) => {
+      resolved = true;
+      return json({ app: new URL(e.request.url).pathname });
+    },
+  });
+  return { response, resolved, token: (event.locals as OIDCAuthLocals).token };
+}
+
+async function expectJsonError(response: Response, status: number, error: string) {
+  expect(response.status).toBe(status);
+  expect(response.headers.get("content-type")).toMatch(/^application\/json/);
+  const body = (await response.json()) as Record<string, string>;
+  expect(body.error).toBe(error);
+  expect(body.error_description).toEqual(expect.any(String));
+  return body;
+}
+
+beforeAll(async () => {
+  idp = await startDevIdp();
+  alice = await idp.mintAccessToken("alice", { scope: "openid profile email" });
+  bob = await idp.mintAccessToken("bob", { scope: "openid profile email" });
+});
+
+afterAll(async () => {
+  await idp?.stop();
+});
+
+describe("handle(): the auth endpoints", () => {
+  let auth: SvelteKitOIDCAuth;
+  let handle: Handle;
+
+  beforeAll(() => {
+    auth = new SvelteKitOIDCAuth(options());
+    handle = auth.handle({ prefix: "/api" });
+  });
+
+  it("serves login under the prefix without reaching the app", async () => {
+    const query = new URLSearchParams({ redirect_uri: REDIRECT_URI });
+    const { response, resolved } = await runHook(
+      handle,
+      requestEvent(`/api/auth/v2/login?${query}`),
+    );
+    expect(resolved).toBe(false);
+    expect(response.status).toBe(302);
+    const location = new URL(response.headers.get("location") as string);
+    expect(location.origin).toBe(idp.issuer);
+    expect(location.searchParams.get("redirect_uri")).toBe(REDIRECT_URI);
+    expect(response.headers.get("set-cookie")).toMatch(/^oidc_auth_tx=/);
+  });
+
+  it("completes a code + PKCE login through the callback", async () => {
+    const query = new URLSearchParams({ redirect_uri: REDIRECT_URI });
+    const login = await runHook(handle, requestEvent(`/api/auth/v2/login?${query}`));
+    const cookie = (login.response.headers.get("set-cookie") as string).split(";")[0] as string;
+    const location = login.response.headers.get("location") as string;
+    const redirect = await idp.completeLogin(location, "alice", "alice-password");
+    const callback = await runHook(
+      handle,
+      requestEvent(`/api/auth/v2/callback${redirect.search}`, { headers: { cookie } }),
+    );
+    expect(callback.response.status).toBe(200);
+    const tokens = (await callback.response.json()) as { access_token: string; token_type: string };
+    expect(tokens.token_type).toBe("Bearer");
+    const me = await auth.authenticate(new Request(ORIGIN, bearer(tokens.access_token)));
+    expect(me.preferred_username).toBe("alice");
+  });
+
+  it("serves form posts to the token endpoint without an Origin, and from other origins", async () => {
+    const originHeaders: Record<string, string>[] = [{}, { origin: "https://elsewhere.example" }];
+    for (const headers of originHeaders) {
+      const { response, resolved } = await runHook(
+        handle,
+        requestEvent("/api/auth/v2/token", form({ "refresh-token": "not-a-credential" }, headers)),
+      );
+      expect(resolved).toBe(false);
+      expect(response.headers.get("cache-control")).toBe("no-store");
+      const body = (await response.json()) as { error: string };
+      expect([400, 401]).toContain(response.status);
+      expect(body.error).toMatch(/^invalid_/);
+    }
+  });
+
+  it("serves bearer-protected userinfo and answers 405 for a wrong method", async () => {
+    const userinfo = await runHook(handle, requestEvent("/api/auth/v2/userinfo", bearer(bob)));
+    expect(userinfo.response.status).toBe(200);
+    expect(await userinfo.response.json()).toMatchObject({ username: "bob" });
+    const wrong = await runHook(handle, requestEvent("/api/auth/v2/token"));
+    expect(wrong.resolved).toBe(false);
+    await expectJsonError(wrong.response, 405, "invalid_request");
+  });
+
+  it("leaves other paths under the prefix, and endpoints outside it, to the app", async () => {
+    for (const path of ["/api/public", "/auth/v2/login", "/other/auth/v2/login", "/api/auth/v2"]) {
+      const { response, resolved } = await runHook(handle, requestEvent(path));
+      expect(resolved).toBe(true);
+      expect(await response.json()).toEqual({ app: path });
+    }
+  });
+
+  it("serves endpoints at the root when there is no prefix", async () => {
+    const { response, resolved } = await runHook(
+      auth.handle(),
+      requestEvent("/auth/v2/userinfo", bearer(alice)),
+    );
+    expect(resolved).toBe(false);
+    expect(await response.json()).toMatchObject({ username: "alice" });
+  });
+});
+
+describe("handle(): locals.token", () => {
+  let handle: Handle;
+
+  beforeAll(() => {
+    handle = new SvelteKitOIDCAuth(options()).handle({ prefix: "/api" });
+  });
+
+  it("sets the verified token for a valid bearer token", async () => {
+    const { resolved, token } = await runHook(handle, requestEvent("/api/hello", bearer(alice)));
+    expect(resolved).toBe(true);
+    expect(token?.sub).toBe("u-alice");
+    expect(token?.roles).toContain("admin");
+  });
+
+  it("sets null for a missing, malformed, expired or non-Bearer credential", async () => {
+    const expired = await idp.signJwt({
+      iss: idp.issuer,
+      aud: idp.audience,
+      sub: "u-alice",
+      iat: 1,
+      exp: 2,
+    });
+    const inits: RequestInit[] = [
+      {},
+      bearer("not-a-jwt"),
+      bearer(`${alice}x`),
+      bearer(expired),
+      { headers: { authorization: `Basic ${btoa("alice:alice-password")}` } },
+    ];
+    for (const init of inits) {
+      const { resolved, token } = await runHook(handle, requestEvent("/api/hello", init));
+      expect(resolved).toBe(true);
+      expect(token).toBeNull();
+    }
+  });
+});
+
+describe("handle(): cross-site form submissions to the app", () => {
+  const post = (headers: Record<string, string>) =>
+    requestEvent("/profile?/save", form({ name: "x" }, headers));
+
+  it("refuses them like SvelteKit (403), with or without an Origin", async () => {
+    const handle = new SvelteKitOIDCAuth(options()).handle({ prefix: "/api" });
+    const originHeaders: Record<string, string>[] = [{}, { origin: "https://evil.example" }];
+    for (const headers of originHeaders) {
+      const { response, resolved } = await runHook(handle, post(headers));
+      expect(resolved).toBe(false);
+      expect(response.status).toBe(403);
+      expect(await response.text()).toBe("Cross-site POST form submissions are forbidden");
+    }
+    const asJson = await runHook(handle, post({ accept: "application/json" }));
+    expect(asJson.response.status).toBe(403);
+    expect(await asJson.response.json()).toEqual({
+      message: "Cross-site POST form submissions are forbidden",
+    });
+  });
+
+  it("lets same-origin forms, trusted origins, JSON and GET through", async () => {
+    const options_: HandleOptions = {
+      prefix: "/api",
+      csrf: { trustedOrigins: ["https://pay.example"] },
+    };
+    const handle = new SvelteKitOIDCAuth(options()).handle(options_);
+    const events = [
+      post({ origin: ORIGIN }),
+      post({ origin: "https://pay.example" }),
+      requestEvent("/api/items", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: "{}",
+      }),
+      requestEvent("/profile"),
+    ];
+    for (const event of events) expect((await runHook(handle, event)).resolved).toBe(true);
+  });
+
+  it("lets everything through with csrf: false or a trusted origin *", async () => {
+    for (const csrf of [false, { trustedOrigins: ["*"] }] as const) {
+      const handle = new SvelteKitOIDCAuth(options()).handle({ prefix: "/api", csrf });
+      expect((await runHook(handle, post({ origin: "https://evil.example" }))).resolved).toBe(true);
+      expect((await runHook(handle, post({}))).resolved).toBe(true);
+    }
+  });
+});
+
+describe("withAuth()", () => {
+  let auth: SvelteKitOIDCAuth;
+  let reached: string[];
+
+  beforeAll(() => {
+    auth = new SvelteKitOIDCAuth(options());
+    reached = [];
+  });
+
+  const me = () =>
+    auth.withAuth(({ locals }) => {
+      expectTypeOf(locals.token).toEqualTypeOf<IDToken>();
+      reached.push("me");
+      return json({ sub: locals.token.sub, roles: locals.token.roles });
+    });
+
+  it("verifies the bearer token in the endpoint and hands the handler locals.token", async () => {
+    const event = requestEvent("/api/me", bearer(alice));
+    const response = await me()(event);
+    expect(response.status).toBe(200);
+    const body = (await response.json()) as { sub: string; roles: string[] };
+    expect(body.sub).toBe("u-alice");
+    expect([...body.roles].sort()).toEqual(["/staff", "admin", "editor", "user"]);
+    expect((event.locals as OIDCAuthLocals).token?.sub).toBe("u-alice");
+  });
+
+  it("answers 401 JSON with a Bearer challenge and never runs the handler", async () => {
+    const before = reached.length;
+    const missing = await me()(requestEvent("/api/me"));
+    await expectJsonError(missing, 401, "invalid_token");
+    expect(missing.headers.get("www-authenticate")).toBe('Bearer realm="oidc-auth"');
+    const invalid = await me()(requestEvent("/api/me", bearer(`${alice}x`)));
+    await expectJsonError(invalid, 401, "invalid_token");
+    expect(invalid.headers.get("www-authenticate")).toMatch(/error="invalid_token"/);
+    expect(reached.length).toBe(before);
+  });
+
+  it("ignores a token the hook may have put in locals", async () => {
+    const event = requestEvent("/api/me");
+    (event.locals as OIDCAuthLocals).token = { sub: "forged" } as IDToken;
+    await expectJsonError(await me()(event), 401, "invalid_token");
+  });
+
+  it("answers 403 insufficient_scope for a missing scope", async () => {
+    const apiOnly = auth.withAuth(() => new Response("ok"), { scopes: "api" });
+    const response = await apiOnly(requestEvent("/api/x", bearer(alice)));
+    await expectJsonError(response, 403, "insufficient_scope");
+    expect(response.headers.get("www-authenticate")).toMatch(/scope="api"/);
+    const withApi = await idp.mintAccessToken("bob", { scope: "openid api" });
+    expect((await apiOnly(requestEvent("/api/x", bearer(withApi)))).status).toBe(200);
+  });
+
+  it("answers 403 access_denied when a claim constraint fails", async () => {
+    const admin = auth.withAuth(({ locals }) => new Response(locals.token.preferred_username), {
+      claims: { roles: ["admin"] },
+    });
+    const refused = await admin(requestEvent("/api/admin", bearer(bob)));
+    await expectJsonError(refused, 403, "access_denied");
+    expect(refused.headers.get("www-authenticate")).toMatch(/^Bearer /);
+    const allowed = await admin(requestEvent("/api/admin", bearer(alice)));
+    expect(allowed.status).toBe(200);
+    expect(await allowed.text()).toBe("alice");
+  });
+
+  it("takes the route's own event type from a RequestHandler annotation", async () => {
+    const item: RequestHandler<{ id: string }, "/items/[id]"> = auth.withAuth(
+      ({ params, route, locals }) => {
+        expectTypeOf(params.id).toEqualTypeOf<string>();
+        expectTypeOf(route.id).toEqualTypeOf<"/items/[id]">();
+        return json({ id: params.id, sub: locals.token.sub });
+      },
+    );
+    const event = requestEvent("/items/7", bearer(bob));
+    Object.assign(event, { params: { id: "7" }, route: { id: "/items/[id]" } });
+    const response = await item(event as RequestEvent<{ id: string }, "/items/[id]">);
+    expect(await response.json()).toEqual({ id: "7", sub: "u-bob" });
+  });
+
+  it("does not turn a failing handler into a 401", async () => {
+    const failing = auth.withAuth(async () => {
+      await new Promise((resolve) => setTimeout(resolve, 1));
+      throw new Error("handler failed");
+    });
+    await expect(failing(requestEvent("/api/x", bearer(alice)))).rejects.toThrow("handler failed");
+  });
+});
+
+describe("requireAuth()", () => {
+  let auth: SvelteKitOIDCAuth;
+
+  beforeAll(() => {
+    auth = new SvelteKitOIDCAuth(options());
+  });
+
+  async function httpErrorOf(promise: Promise<unknown>) {
+    try {
+      await promise;
+    } catch (err) {
+      if (isHttpError(err)) return err;
+      throw err;
+    }
+    throw new Error("requireAuth did not throw");
+  }
+
+  it("answers the verified token", async () => {
+    const token = await auth.requireAuth(requestEvent("/profile", bearer(alice)));
+    expectTypeOf(token).toEqualTypeOf<IDToken>();
+    expect(token.preferred_username).toBe("alice");
+  });
+
+  it("throws SvelteKit's HttpError 401 with the JSON error's fields", async () => {
+    for (const event of [requestEvent("/profile"), requestEvent("/profile", bearer("x.y.z"))]) {
+      const err = await httpErrorOf(auth.requireAuth(event));
+      expect(err.status).toBe(401);
+      expect(err.body).toEqual({
+        message: expect.any(String),
+        error: "invalid_token",
+        error_description: expect.any(String),
+      });
+    }
+  });
+
+  it("throws 403 for a missing scope or a failed claim constraint", async () => {
+    const scope = await httpErrorOf(
+      auth.requireAuth(requestEvent("/profile", bearer(alice)), { scopes: "api" }),
+    );
+    expect(scope.status).toBe(403);
+    expect(scope.body).toMatchObject({ error: "insufficient_scope" });
+    const claims = await httpErrorOf(
+      auth.requireAuth(requestEvent("/profile", bearer(bob)), { claims: { roles: ["admin"] } }),
+    );
+    expect(claims.status).toBe(403);
+    expect(claims.body).toMatchObject({ error: "access_denied" });
+  });
+});
+
+describe("the IdP down", () => {
+  it("withAuth answers 503, requireAuth throws 503 and the hook sets null", async () => {
+    const down = await startDevIdp();
+    const token = await down.mintAccessToken("alice");
+    await down.stop();
+    const auth = new SvelteKitOIDCAuth(options({ discoveryUrl: down.discoveryUrl }));
+    let reached = false;
+    const guarded = auth.withAuth(() => {
+      reached = true;
+      return new Response("ok");
+    });
+    const response = await guarded(requestEvent("/api/me", bearer(token)));
+    await expectJsonError(response, 503, "temporarily_unavailable");
+    expect(response.headers.get("retry-after")).toBe("5");
+    expect(reached).toBe(false);
+    await expect(auth.requireAuth(requestEvent("/profile", bearer(token)))).rejects.toMatchObject({
+      status: 503,
+      body: { error: "temporarily_unavailable" },
+    });
+    const hook = await runHook(auth.handle({ prefix: "/api" }), requestEvent("/", bearer(token)));
+    expect(hook.resolved).toBe(true);
+    expect(hook.token).toBeNull();
+  });
+});
