@@ -5,6 +5,7 @@ import { describe, expect, it } from "vitest";
 const entries = {
   core: fileURLToPath(new URL("../../core/src/index.ts", import.meta.url)),
   hono: fileURLToPath(new URL("../src/index.ts", import.meta.url)),
+  next: fileURLToPath(new URL("../../next/src/index.ts", import.meta.url)),
 };
 
 /** Bundles an entry for a Web-API-only runtime: any Node built-in or unbundleable import fails. */
