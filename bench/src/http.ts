@@ -89,6 +89,9 @@ export async function httpBench(idp: DevIdp, opts: { rounds: number; seconds: nu
     BENCH_MISS_CACHE_SIZE: String(MISS_CACHE_SIZE),
   });
   const samples = new Map<string, (LoadResult & { cpuUs: number })[]>();
+  /** Requests the IdP got during each route's measured runs (discovery, JWKS, anything). */
+  const idpCalls = new Map<string, number>();
+  const idpTotal = () => [...idp.hits.values()].reduce((a, b) => a + b, 0);
   const cell = (route: string, connections: number) => `${route}@${connections}`;
   const failures: string[] = [];
   const serverStats = async () =>
@@ -113,8 +116,10 @@ export async function httpBench(idp: DevIdp, opts: { rounds: number; seconds: nu
         for (let i = 0; i < ROUTES.length; i++) {
           const route = ROUTES[(i + round) % ROUTES.length] as Route;
           const before = (await serverStats()).cpuUs;
+          const idpBefore = idpTotal();
           const result = await load(route, connections, opts.seconds);
           const cpuUs = ((await serverStats()).cpuUs - before) / Math.max(1, result.requests);
+          idpCalls.set(route.key, (idpCalls.get(route.key) ?? 0) + idpTotal() - idpBefore);
           if (result.errors > 0 || result.non2xx > 0) {
             failures.push(
               `${route.path} @${connections}: ${result.errors} socket errors, ${result.non2xx} non-2xx`,
@@ -139,6 +144,7 @@ export async function httpBench(idp: DevIdp, opts: { rounds: number; seconds: nu
         (p99(route.key, c) / 1000).toFixed(1),
       ]),
       cpu(route.key, 50).toFixed(1),
+      fmt.int(idpCalls.get(route.key) ?? 0),
     ]);
     console.log(
       table(
@@ -146,13 +152,14 @@ export async function httpBench(idp: DevIdp, opts: { rounds: number; seconds: nu
           "route (medians)",
           ...CONNECTIONS.flatMap((c) => [`${c} conn req/s`, "× public", "p99 ms"]),
           "server CPU µs/req",
+          "IdP calls",
         ],
         rows,
       ),
     );
     const ratio = (a: string, b: string, c: number) => rps(a, c) / rps(b, c);
     console.log(
-      `\n${opts.rounds} interleaved rounds × ${opts.seconds} s per route and connection count (load by ${generator}: 1 thread); rotating routes cycle ${ROTATING} distinct RS256 tokens, the miss guard caches ${MISS_CACHE_SIZE}. Server CPU: the server process's user+system time per request at 50 connections.`,
+      `\n${opts.rounds} interleaved rounds × ${opts.seconds} s per route and connection count (load by ${generator}: 1 thread); rotating routes cycle ${ROTATING} distinct RS256 tokens, the miss guard caches ${MISS_CACHE_SIZE}. Server CPU: the server process's user+system time per request at 50 connections. IdP calls: requests the IdP got during the route's measured runs.`,
     );
     console.log(
       `Guard caches: same-token guard ${fmt.int(stats.guard.hits)} hits / ${fmt.int(stats.guard.misses)} misses; rotating guard ${fmt.int(stats.miss.hits)} hits / ${fmt.int(stats.miss.misses)} misses.`,

@@ -22,8 +22,8 @@ const option = (name: string, fallback: number) => {
 const parts = ["micro", "http", "storm", "bundle"];
 const chosen = parts.filter((p) => args.includes(p));
 const run = new Set(chosen.length ? chosen : parts);
-const rounds = option("rounds", 3);
-const seconds = option("seconds", 4);
+const rounds = option("rounds", 5);
+const seconds = option("seconds", 2);
 
 const m = machine();
 const load = () =>
@@ -32,12 +32,12 @@ const load = () =>
     .join(" ");
 console.log("# oidc-auth benchmarks\n");
 console.log(`node ${m.node} · ${m.cores} cores · ${m.cpu} · load generator ${loadGenerator()}`);
-console.log(`load average at start: ${load()}`);
+console.log(`${new Date().toISOString()} · load average at start: ${load()}`);
 const started = Date.now();
 
 const idp = await startIdp();
 try {
-  if (run.has("micro")) await microBench(idp, { rounds: Math.max(rounds, 5), ms: 500 });
+  if (run.has("micro")) await microBench(idp, { rounds, ms: 500 });
   if (run.has("http")) await httpBench(idp, { rounds, seconds });
   if (run.has("storm")) await stormBench();
   if (run.has("bundle")) await bundleBench();

@@ -22,3 +22,4 @@ export { OIDCAuth } from "./oidc-auth.js";
 export type { DeviceAuthorization } from "./provider.js";
 export type { TokenAnswer } from "./responses.js";
 export { normalisePrefix } from "./router.js";
+export type { TokenCacheStats } from "./token-cache.js";

@@ -184,6 +184,50 @@ describe("the verified-token cache of the guard", () => {
     expect(auth.tokenCacheStats).toMatchObject({ size: 0, hits: 0, misses: 3 });
   });
 
+  it("shares one verification among concurrent requests with the same new token", async () => {
+    const auth = new OIDCAuth(idpOptions());
+    await auth.authenticate(request(await idp.mintAccessToken("bob"))); // discovery and keys
+    const token = await idp.mintAccessToken("alice");
+    const before = auth.tokenCacheStats;
+    const answers = await Promise.all(
+      Array.from({ length: 20 }, () => auth.authenticate(request(token))),
+    );
+    expect(answers.every((a) => a.sub === "u-alice")).toBe(true);
+    expect(countsSince(auth, before)).toEqual({ hits: 0, misses: 1 });
+  });
+
+  it("answers every other form of the Authorization header exactly as without a cache", async () => {
+    const cached = new OIDCAuth(idpOptions());
+    const uncached = new OIDCAuth(idpOptions({ tokenCacheSize: 0 }));
+    await cached.authenticate(request(alice));
+    const headers = [
+      `bearer ${alice}`,
+      `BEARER ${alice}`,
+      `Bearer  ${alice}`,
+      `Bearer ${alice} `,
+      `Bearer ${alice} ${alice}`,
+      `Bearer ${alice},x`,
+      `Bearer\t${alice}`,
+      `Basic ${alice}`,
+      `Bearer ${alice}x`,
+      `Bearer ${alice.slice(0, -1)}`,
+    ];
+    for (const header of headers) {
+      const answer = async (auth: OIDCAuth) => {
+        try {
+          const token = await auth.authenticate(
+            new Request("http://app.test/api/me", { headers: { authorization: header } }),
+          );
+          return { ok: token.sub };
+        } catch (err) {
+          if (!(err instanceof OIDCAuthError)) throw err;
+          return { status: err.status, error: err.error };
+        }
+      };
+      expect(await answer(cached), header.slice(0, 12)).toEqual(await answer(uncached));
+    }
+  });
+
   it("is disabled by tokenCacheSize 0", async () => {
     const auth = new OIDCAuth(idpOptions({ tokenCacheSize: 0 }));
     await auth.authenticate(request(alice));
@@ -457,6 +501,23 @@ describe("TokenCache", () => {
     finish(claims("a"));
     expect((await pending).sub).toBe("a");
     expect(cache.stats().size).toBe(0);
+  });
+
+  it("never stores a token outside the Bearer token syntax", async () => {
+    const cache = new TokenCache(options);
+    const odd = `${tokenWithKid("k1", "1")} `;
+    expect((await cache.verify(odd, async () => claims("a"))).sub).toBe("a");
+    expect(cache.stats().size).toBe(0);
+    expect(cache.lookupBearer(`Bearer ${odd}`)).toBeUndefined();
+  });
+
+  it("answers a stored token synchronously from the Authorization header", async () => {
+    const cache = new TokenCache(options);
+    const token = tokenWithKid("k1", "1");
+    await cache.verify(token, async () => claims("a"));
+    expect(cache.lookupBearer(`Bearer ${token}`)?.sub).toBe("a");
+    expect(cache.lookupBearer(`bearer ${token}`)).toBeUndefined();
+    expect(cache.lookupBearer(null)).toBeUndefined();
   });
 
   it("does not hash tokens longer than maxTokenBytes: the verifier refuses them", async () => {

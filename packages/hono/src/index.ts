@@ -60,8 +60,9 @@ export class HonoOIDCAuth extends OIDCAuth {
   optional(
     options: Omit<AuthenticateOptions, "optional"> = {},
   ): MiddlewareHandler<OptionalOIDCAuthEnv> {
+    const optionalOptions = { ...options, optional: true } as const;
     return async (c, next) => {
-      c.set("token", await this.authenticate(c.req.raw, { ...options, optional: true }));
+      c.set("token", await this.authenticate(c.req.raw, optionalOptions));
       await next();
     };
   }
