@@ -10,6 +10,10 @@ import type { DevIdp } from "@oidc-auth/dev-idp";
 import { startDevIdp } from "@oidc-auth/dev-idp";
 import { decodeJwt, decodeProtectedHeader, generateKeyPair, SignJWT, UnsecuredJWT } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { TokenJson } from "./assertions.js";
+import { expectJsonError } from "./assertions.js";
+
+export type { TokenJson };
 
 /** A running example app. */
 export interface RunningExample {
@@ -27,15 +31,6 @@ export interface RunningExample {
 export type StartExample = (env: Record<string, string>) => Promise<RunningExample>;
 
 /** The token answer of the auth endpoints. */
-export interface TokenJson {
-  access_token: string;
-  token_type: string;
-  expires: number;
-  expires_in: number;
-  refresh_token?: string;
-  refresh_expires?: number;
-  scope: string;
-}
 
 type Mode = "passthrough" | "broker";
 
@@ -140,21 +135,6 @@ export async function loginTokens(
 }
 
 /** An error answer: the status, JSON `{error, error_description}`, never a 5xx on bad input. */
-async function expectJsonError(
-  response: Response,
-  status: number | number[],
-  error?: string | string[],
-): Promise<Record<string, unknown>> {
-  const statuses = Array.isArray(status) ? status : [status];
-  const text = await response.text();
-  expect(statuses, `status ${response.status}: ${text.slice(0, 300)}`).toContain(response.status);
-  expect(response.headers.get("content-type")).toMatch(/application\/json/);
-  const body = JSON.parse(text) as Record<string, unknown>;
-  expect(typeof body.error).toBe("string");
-  expect(typeof body.error_description).toBe("string");
-  if (error !== undefined) expect(Array.isArray(error) ? error : [error]).toContain(body.error);
-  return body;
-}
 
 function expectTokenAnswer(body: TokenJson) {
   const now = Math.floor(Date.now() / 1000);

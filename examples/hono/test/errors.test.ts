@@ -1,4 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
+import { expectJsonError } from "../../../test-support/assertions.js";
 import type { Stack } from "./support.js";
 import { cookieOf, getWithToken, postToken, startBrowserLogin, startStack } from "./support.js";
 
@@ -12,17 +13,6 @@ afterAll(async () => {
 afterEach(() => {
   vi.useRealTimers();
 });
-
-async function expectJsonError(response: Response, status: number, error: string) {
-  expect(response.status).toBe(status);
-  expect(response.headers.get("content-type")).toMatch(/application\/json/);
-  expect(response.headers.get("cache-control")).toBe("no-store");
-  const body = (await response.json()) as Record<string, unknown>;
-  expect(body.error).toBe(error);
-  expect(typeof body.error_description).toBe("string");
-  expect(JSON.stringify(body)).not.toMatch(/at .*\.ts:\d+|Error:/);
-  return body;
-}
 
 const tokenHits = () => stack.idp.hits.get("/token") ?? 0;
 

@@ -2,8 +2,11 @@ import type { DevIdp } from "@oidc-auth/dev-idp";
 import { startDevIdp } from "@oidc-auth/dev-idp";
 import type { OIDCAuthOptions } from "@oidc-auth/hono";
 import { silentLogger } from "@oidc-auth/hono";
+import type { TokenJson } from "../../../test-support/assertions.js";
 import type { RunningServer } from "../src/server.js";
 import { startServer } from "../src/server.js";
+
+export type { TokenJson };
 
 /** A dev IdP plus the Hono example wired to it, both on 127.0.0.1, ports picked freely. */
 export interface Stack {
@@ -90,16 +93,6 @@ export async function loginTokens(stack: Stack, username = "alice"): Promise<Tok
   if (response.status !== 200)
     throw new Error(`callback answered ${response.status}: ${await response.text()}`);
   return (await response.json()) as TokenJson;
-}
-
-export interface TokenJson {
-  access_token: string;
-  token_type: string;
-  expires: number;
-  expires_in: number;
-  refresh_token?: string;
-  refresh_expires?: number;
-  scope: string;
 }
 
 /** POSTs a form to the example's token endpoint. */

@@ -2,6 +2,7 @@ import type { DevIdp } from "@oidc-auth/dev-idp";
 import { startDevIdp } from "@oidc-auth/dev-idp";
 import { NextRequest } from "next/server.js";
 import { afterAll, beforeAll, describe, expect, expectTypeOf, it } from "vitest";
+import { expectJsonError } from "../../../test-support/assertions.js";
 import type { IDToken, OIDCAuthOptions, RouteHandler } from "../src/index.js";
 import { NextOIDCAuth, silentLogger } from "../src/index.js";
 
@@ -35,15 +36,6 @@ function request(path: string, init: RequestInit & { token?: string } = {}): Req
 
 function loginPath(prefix: string): string {
   return `${prefix}/auth/v2/login?${new URLSearchParams({ redirect_uri: REDIRECT_URI })}`;
-}
-
-async function expectJsonError(response: Response, status: number, error: string) {
-  expect(response.status).toBe(status);
-  expect(response.headers.get("content-type")).toMatch(/^application\/json/);
-  expect(response.headers.get("cache-control")).toBe("no-store");
-  const body = (await response.json()) as Record<string, string>;
-  expect(body.error).toBe(error);
-  expect(body.error_description).toEqual(expect.any(String));
 }
 
 /** The context Next 15+ passes to `app/items/[id]/route.ts`. */

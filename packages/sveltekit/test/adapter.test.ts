@@ -3,6 +3,7 @@ import { startDevIdp } from "@oidc-auth/dev-idp";
 import type { Handle, RequestEvent, RequestHandler } from "@sveltejs/kit";
 import { isHttpError, json } from "@sveltejs/kit";
 import { afterAll, beforeAll, describe, expect, expectTypeOf, it } from "vitest";
+import { expectJsonError } from "../../../test-support/assertions.js";
 import type { HandleOptions, IDToken, OIDCAuthLocals, OIDCAuthOptions } from "../src/index.js";
 import { SvelteKitOIDCAuth, silentLogger } from "../src/index.js";
 
@@ -55,15 +56,6 @@ async function runHook(handle: Handle, event: RequestEvent) {
     },
   });
   return { response, resolved, token: (event.locals as OIDCAuthLocals).token };
-}
-
-async function expectJsonError(response: Response, status: number, error: string) {
-  expect(response.status).toBe(status);
-  expect(response.headers.get("content-type")).toMatch(/^application\/json/);
-  const body = (await response.json()) as Record<string, string>;
-  expect(body.error).toBe(error);
-  expect(body.error_description).toEqual(expect.any(String));
-  return body;
 }
 
 beforeAll(async () => {
