@@ -6,6 +6,8 @@
  * example configured only by environment variables (the `OIDC_*` ones below; the example
  * picks its own port on 127.0.0.1 and answers its base URL).
  */
+
+import { createServer, type Server } from "node:net";
 import type { DevIdp } from "@oidc-auth/dev-idp";
 import { startDevIdp } from "@oidc-auth/dev-idp";
 import { decodeJwt, decodeProtectedHeader, generateKeyPair, SignJWT, UnsecuredJWT } from "jose";
@@ -588,10 +590,20 @@ function describeIdpUnreachable(test: TestRegistrar, startExample: StartExample)
     let dead: DevIdp;
     /** alice's token, signed by the IdP before it went away. */
     let token: string;
+    /** Keeps the dead IdP's port taken (so no server started later can answer there). */
+    let resetter: Server;
     beforeAll(async () => {
       dead = await startDevIdp();
       token = await dead.mintAccessToken("alice");
       await dead.stop();
+      resetter = createServer((socket) => socket.destroy());
+      await new Promise<void>((resolve, reject) => {
+        resetter.once("error", reject);
+        resetter.listen(dead.port, "127.0.0.1", () => resolve());
+      });
+    });
+    afterAll(async () => {
+      await new Promise((resolve) => resetter?.close(resolve));
     });
 
     async function withExample(mode: Mode, check: (base: string) => Promise<void>) {
