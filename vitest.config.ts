@@ -9,7 +9,6 @@ const projects = [
   ["dev-idp", "packages/dev-idp"],
   ["drizzle", "packages/drizzle"],
   ["example-hono", "examples/hono"],
-  ["test-support", "test-support"],
   ["example-next", "examples/next"],
   ["example-sveltekit", "examples/sveltekit"],
 ] as const;

@@ -7,16 +7,16 @@ import { build } from "esbuild";
 import { decodeJwt } from "jose";
 import { Miniflare } from "miniflare";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { RunningExample } from "../conformance.js";
+import type { RunningExample } from "../../../test-support/conformance.js";
 import {
   BROKER_AUDIENCE,
   describeConformance,
   exampleEnv,
   getWithToken,
   loginTokens,
-} from "../conformance.js";
+} from "../../../test-support/conformance.js";
 
-const workerEntry = fileURLToPath(new URL("../edge/worker.ts", import.meta.url));
+const workerEntry = fileURLToPath(new URL("./edge-worker.ts", import.meta.url));
 const DRIVERS = ["postgres", "@electric-sql/pglite", "drizzle-orm", "@oidc-auth/drizzle"];
 
 /** Bundles the worker the way an edge deployment would: one ES module, Web APIs only. */
