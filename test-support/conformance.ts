@@ -36,16 +36,7 @@ export type StartExample = (env: Record<string, string>) => Promise<RunningExamp
 
 type Mode = "passthrough" | "broker";
 
-/** Options of {@link describeConformance}. */
-export interface ConformanceOptions {
-  /**
-   * Tests (by title) this adapter is known to fail, with the reason. They run as
-   * `it.fails`: the suite goes red when a gap closes, so the entry gets removed.
-   */
-  knownGaps?: Record<string, string>;
-}
-
-/** Registers one test; known gaps of the adapter are registered as expected failures. */
+/** Registers one test (vitest's `it`). */
 type TestRegistrar = (title: string, fn: () => Promise<void>, timeout?: number) => void;
 
 /** Sealing secret of the examples under test (any 32+ characters). */
@@ -164,15 +155,8 @@ function expectTokenAnswer(body: TokenJson) {
 export function describeConformance(
   adapterName: string,
   startExample: StartExample,
-  options: ConformanceOptions = {},
 ): void {
-  const gaps = options.knownGaps ?? {};
-  const registered = new Set<string>();
-  const test: TestRegistrar = (title, fn, timeout) => {
-    registered.add(title);
-    if (title in gaps) it.fails(`${title} [known gap: ${gaps[title]}]`, fn, timeout);
-    else it(title, fn, timeout);
-  };
+  const test: TestRegistrar = (title, fn, timeout) => it(title, fn, timeout);
   describe(`${adapterName}: the example contract`, () => {
     let idp: DevIdp;
     beforeAll(async () => {
@@ -207,12 +191,6 @@ export function describeConformance(
     }
 
     describeIdpUnreachable(test, startExample);
-
-    if (Object.keys(gaps).length > 0) {
-      it("lists only tests of this suite as known gaps", () => {
-        expect(Object.keys(gaps).filter((title) => !registered.has(title))).toEqual([]);
-      });
-    }
   });
 }
 
