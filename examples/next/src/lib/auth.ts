@@ -1,6 +1,5 @@
 import type { OIDCAuthOptions } from "@oidc-auth/next";
 import { NextOIDCAuth, optionsFromEnv, silentLogger } from "@oidc-auth/next";
-import { drizzleBrokerStore } from "./broker-store";
 
 /** Where the catch-all route publishes the broker's keys (app/api/auth/v2/[...oidc]). */
 const JWKS_PATH = "/api/auth/v2/.well-known/jwks.json";
@@ -20,11 +19,17 @@ function createAuth(): NextOIDCAuth {
   }
   if (options.brokerMode && !options.brokerStore && options.brokerStoreUrl !== "memory://") {
     // The core loads @oidc-auth/drizzle by a computed name, which Next's bundler cannot
-    // follow: hand it the store instead (Node.js runtime only).
-    options.brokerStore = drizzleBrokerStore(
-      options.brokerStoreUrl,
-      options.appName ?? "oidc-auth",
-    );
+    // follow: hand it a factory with a literal import instead (Node.js runtime only, so
+    // edge bundles never contain a database driver). The core opens it on first use.
+    const url = options.brokerStoreUrl;
+    const appName = options.appName ?? "oidc-auth";
+    options.brokerStore = async () => {
+      if (process.env.NEXT_RUNTIME === "nodejs") {
+        const { createBrokerStore } = await import("@oidc-auth/drizzle");
+        return createBrokerStore(url, { appName });
+      }
+      throw new Error("the Drizzle broker store needs the Node.js runtime: use memory://");
+    };
   }
   return new NextOIDCAuth(options);
 }
