@@ -152,10 +152,7 @@ function expectTokenAnswer(body: TokenJson) {
  * describeConformance("next", startExample);
  * ```
  */
-export function describeConformance(
-  adapterName: string,
-  startExample: StartExample,
-): void {
+export function describeConformance(adapterName: string, startExample: StartExample): void {
   const test: TestRegistrar = (title, fn, timeout) => it(title, fn, timeout);
   describe(`${adapterName}: the example contract`, () => {
     let idp: DevIdp;
