@@ -126,36 +126,8 @@ describe("authorization code + PKCE through the Hono example", () => {
 });
 
 describe("device flow", () => {
-  it("starts, reports authorization_pending, and answers the token once approved", async () => {
-    const start = await fetch(`${stack.url}/api/auth/v2/device`, { method: "POST" });
-    expect(start.status).toBe(200);
-    const device = (await start.json()) as Record<string, unknown>;
-    expect(Object.keys(device)).toEqual(
-      expect.arrayContaining([
-        "device_code",
-        "user_code",
-        "verification_uri",
-        "expires_in",
-        "interval",
-      ]),
-    );
-    expect(String(device.verification_uri).startsWith(stack.idp.issuer)).toBe(true);
-
-    const pending = await postToken(stack, { "device-code": String(device.device_code) });
-    expect(pending.status).toBe(400);
-    const pendingBody = (await pending.json()) as Record<string, unknown>;
-    expect(pendingBody.error).toBe("authorization_pending");
-    expect(typeof pendingBody.error_description).toBe("string");
-
-    await stack.idp.approveDevice(String(device.user_code), "alice", "alice-password");
-    const done = await postToken(stack, { device_code: String(device.device_code) });
-    expect(done.status).toBe(200);
-    const body = (await done.json()) as TokenJson;
-    expectTokenAnswer(body);
-    const me = await getWithToken(`${stack.url}/api/me`, body.access_token);
-    expect(me.status).toBe(200);
-    expect(await me.json()).toMatchObject({ preferred_username: "alice" });
-  });
+  // start → authorization_pending → approval → token: test-support/conformance.ts, which
+  // examples/hono/test/conformance.test.ts runs against this example.
 
   it("reports access_denied when the user denies", async () => {
     const device = (await (

@@ -2,8 +2,10 @@ import type { DevIdp } from "@oidc-auth/dev-idp";
 import { startDevIdp } from "@oidc-auth/dev-idp";
 import { Hono } from "hono";
 import { afterAll, beforeAll, describe, expect, expectTypeOf, it } from "vitest";
+import type { AdapterFixture } from "../../../test-support/adapter-fixture.js";
+import { startAdapterFixture } from "../../../test-support/adapter-fixture.js";
 import type { IDToken, OIDCAuthOptions } from "../src/index.js";
-import { HonoOIDCAuth, silentLogger } from "../src/index.js";
+import { HonoOIDCAuth } from "../src/index.js";
 
 let idp: DevIdp;
 let alice: string;
@@ -11,18 +13,8 @@ let bob: string;
 
 const REDIRECT_URI = "http://127.0.0.1:9/callback";
 
-function options(extra: OIDCAuthOptions = {}): OIDCAuthOptions {
-  return {
-    clientId: "oidc-auth-demo",
-    clientSecret: "oidc-auth-demo-secret",
-    discoveryUrl: idp.discoveryUrl,
-    audience: idp.audience,
-    secret: "adapter-test-secret-adapter-test-secret",
-    redirectUris: [REDIRECT_URI],
-    logger: silentLogger,
-    ...extra,
-  };
-}
+let fixture: AdapterFixture;
+const options = (extra?: OIDCAuthOptions) => fixture.options(extra);
 
 function bearer(token: string | undefined): RequestInit {
   return token === undefined ? {} : { headers: { authorization: `Bearer ${token}` } };
@@ -42,9 +34,8 @@ async function expectJsonError(response: Response, status: number, error: string
 }
 
 beforeAll(async () => {
-  idp = await startDevIdp();
-  alice = await idp.mintAccessToken("alice", { scope: "openid profile email" });
-  bob = await idp.mintAccessToken("bob", { scope: "openid profile email" });
+  fixture = await startAdapterFixture(REDIRECT_URI);
+  ({ idp, alice, bob } = fixture);
 });
 
 afterAll(async () => {

@@ -2,9 +2,11 @@ import type { DevIdp } from "@oidc-auth/dev-idp";
 import { startDevIdp } from "@oidc-auth/dev-idp";
 import { NextRequest } from "next/server.js";
 import { afterAll, beforeAll, describe, expect, expectTypeOf, it } from "vitest";
+import type { AdapterFixture } from "../../../test-support/adapter-fixture.js";
+import { startAdapterFixture } from "../../../test-support/adapter-fixture.js";
 import { expectJsonError } from "../../../test-support/assertions.js";
 import type { IDToken, OIDCAuthOptions, RouteHandler } from "../src/index.js";
-import { NextOIDCAuth, silentLogger } from "../src/index.js";
+import { NextOIDCAuth } from "../src/index.js";
 
 let idp: DevIdp;
 let alice: string;
@@ -13,18 +15,8 @@ let bob: string;
 const APP = "http://127.0.0.1:3000";
 const REDIRECT_URI = `${APP}/callback`;
 
-function options(extra: OIDCAuthOptions = {}): OIDCAuthOptions {
-  return {
-    clientId: "oidc-auth-demo",
-    clientSecret: "oidc-auth-demo-secret",
-    discoveryUrl: idp.discoveryUrl,
-    audience: idp.audience,
-    secret: "adapter-test-secret-adapter-test-secret",
-    redirectUris: [REDIRECT_URI],
-    logger: silentLogger,
-    ...extra,
-  };
-}
+let fixture: AdapterFixture;
+const options = (extra?: OIDCAuthOptions) => fixture.options(extra);
 
 /** A request as a route handler receives it. */
 function request(path: string, init: RequestInit & { token?: string } = {}): Request {
@@ -43,9 +35,8 @@ type ItemContext = { params: Promise<{ id: string }> };
 const itemContext = (id: string): ItemContext => ({ params: Promise.resolve({ id }) });
 
 beforeAll(async () => {
-  idp = await startDevIdp();
-  alice = await idp.mintAccessToken("alice", { scope: "openid profile email" });
-  bob = await idp.mintAccessToken("bob", { scope: "openid profile email" });
+  fixture = await startAdapterFixture(REDIRECT_URI);
+  ({ idp, alice, bob } = fixture);
 });
 
 afterAll(async () => {

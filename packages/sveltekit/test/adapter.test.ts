@@ -3,9 +3,11 @@ import { startDevIdp } from "@oidc-auth/dev-idp";
 import type { Handle, RequestEvent, RequestHandler } from "@sveltejs/kit";
 import { isHttpError, json } from "@sveltejs/kit";
 import { afterAll, beforeAll, describe, expect, expectTypeOf, it } from "vitest";
+import type { AdapterFixture } from "../../../test-support/adapter-fixture.js";
+import { startAdapterFixture } from "../../../test-support/adapter-fixture.js";
 import { expectJsonError } from "../../../test-support/assertions.js";
 import type { HandleOptions, IDToken, OIDCAuthLocals, OIDCAuthOptions } from "../src/index.js";
-import { SvelteKitOIDCAuth, silentLogger } from "../src/index.js";
+import { SvelteKitOIDCAuth } from "../src/index.js";
 
 const ORIGIN = "http://127.0.0.1:5173";
 const REDIRECT_URI = `${ORIGIN}/callback`;
@@ -14,18 +16,8 @@ let idp: DevIdp;
 let alice: string;
 let bob: string;
 
-function options(extra: OIDCAuthOptions = {}): OIDCAuthOptions {
-  return {
-    clientId: "oidc-auth-demo",
-    clientSecret: "oidc-auth-demo-secret",
-    discoveryUrl: idp.discoveryUrl,
-    audience: idp.audience,
-    secret: "adapter-test-secret-adapter-test-secret",
-    redirectUris: [REDIRECT_URI],
-    logger: silentLogger,
-    ...extra,
-  };
-}
+let fixture: AdapterFixture;
+const options = (extra?: OIDCAuthOptions) => fixture.options(extra);
 
 /** The parts of a RequestEvent the adapter reads: the request and locals. */
 function requestEvent(path: string, init: RequestInit = {}): RequestEvent {
@@ -59,9 +51,8 @@ async function runHook(handle: Handle, event: RequestEvent) {
 }
 
 beforeAll(async () => {
-  idp = await startDevIdp();
-  alice = await idp.mintAccessToken("alice", { scope: "openid profile email" });
-  bob = await idp.mintAccessToken("bob", { scope: "openid profile email" });
+  fixture = await startAdapterFixture(REDIRECT_URI);
+  ({ idp, alice, bob } = fixture);
 });
 
 afterAll(async () => {
