@@ -23,8 +23,8 @@ export interface AuthContext {
   readonly transactions: Transactions;
   /** Present in broker mode. */
   readonly broker: Broker | undefined;
-  /** The guard: verifies the request's bearer token (throws 401/403/503). */
-  requireToken(request: Request, options?: Omit<AuthenticateOptions, "optional">): Promise<IDToken>;
+  /** The guard with the configured constraints: the request's token (throws 401/403/503). */
+  requireToken(request: Request): Promise<IDToken>;
 }
 
 /** An endpoint: Request in, Response out; failures are thrown as OIDCAuthError. */

@@ -17,7 +17,7 @@ export type { TokenExchangeAnswer } from "./handlers/token-exchange.js";
 export type { UserInfoAnswer } from "./handlers/userinfo.js";
 export type { Logger } from "./log.js";
 export { consoleLogger, silentLogger } from "./log.js";
-export type { HandleRequestOptions } from "./oidc-auth.js";
+export type { HandleRequestOptions, RouteGuard } from "./oidc-auth.js";
 export { OIDCAuth } from "./oidc-auth.js";
 export type { DeviceAuthorization } from "./provider.js";
 export type { TokenAnswer } from "./responses.js";

@@ -17,7 +17,7 @@ import type { KeysRemovedListener } from "./token-cache.js";
 export type KeyResolver = (
   header: JWSHeaderParameters,
   token: FlattenedJWSInput,
-) => Promise<CryptoKey>;
+) => CryptoKey | Promise<CryptoKey>;
 
 export interface KeySetOptions {
   cooldownMs: number;
@@ -48,6 +48,13 @@ export class ResilientKeySet {
 
   readonly #onFetched: ((jwks: JSONWebKeySet) => void) | undefined;
   readonly #onKeysRemoved: KeysRemovedListener | undefined;
+  /**
+   * The keys jose chose for each `alg` and `kid` from the set in `#cache.jwks` (jose picks
+   * by those two alone), so that while that set is fresh a verification gets its key
+   * without jose's three promise layers. Emptied whenever jose loads another set.
+   */
+  #chosen = new Map<string, CryptoKey>();
+  #chosenFrom: JSONWebKeySet | undefined;
 
   constructor(url: URL, options: KeySetOptions) {
     this.#logger = options.logger;
@@ -74,16 +81,31 @@ export class ResilientKeySet {
   }
 
   /** The resolver to hand to `jwtVerify`. */
-  readonly resolve: KeyResolver = async (header, token) => {
+  readonly resolve: KeyResolver = (header, token) => {
+    if (this.#remote.fresh && this.#cache.jwks === this.#chosenFrom) {
+      const key = this.#chosen.get(choiceKey(header));
+      if (key !== undefined) return key;
+    }
+    return this.#resolveRemote(header, token);
+  };
+
+  async #resolveRemote(header: JWSHeaderParameters, token: FlattenedJWSInput): Promise<CryptoKey> {
     try {
       const key = (await this.#remote(header, token)) as CryptoKey;
       this.#remember();
+      const jwks = this.#cache.jwks;
+      if (jwks !== this.#chosenFrom) {
+        this.#chosen = new Map();
+        this.#chosenFrom = jwks;
+      }
+      this.#chosen.set(choiceKey(header), key);
       return key;
     } catch (err) {
       if (err instanceof errors.JWKSNoMatchingKey) {
         this.#remember();
         throw err;
       }
+      if (isKeyFailure(err)) throw err; // the token's choice of key, not an outage
       const fallback = this.#lastGood;
       if (fallback) {
         this.#logger.warn(
@@ -92,11 +114,10 @@ export class ResilientKeySet {
         );
         return fallback.resolver(header, token);
       }
-      if (isKeyFailure(err)) throw err;
       this.#logger.warn("JWKS unreachable and no keys cached", describeError(err));
       throw upstreamUnavailable();
     }
-  };
+  }
 
   #remember(): void {
     const jwks = this.#cache.jwks;
@@ -110,6 +131,14 @@ export class ResilientKeySet {
       }
     }
   }
+}
+
+/**
+ * What jose's choice of a key depends on: `alg` (from the verifier's allow-list, so never
+ * containing NUL) and `kid` (absent and empty kept apart).
+ */
+function choiceKey(header: JWSHeaderParameters): string {
+  return header.kid === undefined ? `${header.alg}\0` : `${header.alg}\0#${header.kid}`;
 }
 
 /**

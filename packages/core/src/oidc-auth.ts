@@ -2,7 +2,7 @@ import { Broker } from "./broker/broker.js";
 import type { BrokerStore } from "./broker/store.js";
 import type { IDToken } from "./claims.js";
 import { requireClaims, requireScopes } from "./claims.js";
-import type { EndpointName, OIDCAuthOptions, ResolvedConfig } from "./config.js";
+import type { ClaimConstraints, EndpointName, OIDCAuthOptions, ResolvedConfig } from "./config.js";
 import { resolveConfig } from "./config.js";
 import type { AuthContext, AuthenticateOptions } from "./context.js";
 import { errorResponse, missingToken, OIDCAuthError } from "./errors.js";
@@ -11,10 +11,41 @@ import { IdentityProvider } from "./provider.js";
 import type { Endpoint } from "./router.js";
 import { enabledEndpoints, normalisePrefix } from "./router.js";
 import { ephemeralSecret } from "./seal.js";
-import type { TokenCacheStats } from "./token-cache.js";
+import type { TokenCacheStats, VerifyUncached } from "./token-cache.js";
 import { TokenCache } from "./token-cache.js";
 import { Transactions } from "./transactions.js";
 import { AccessTokenVerifier, extractBearerToken } from "./verify.js";
+
+/**
+ * The guard of one route (see {@link OIDCAuth.guard}). `cached` never throws and never
+ * waits: it answers the token only when the verified-token cache holds it and the route's
+ * constraints hold, and undefined for everything else, which `authenticate` then decides.
+ */
+export interface RouteGuard {
+  /** The request's token, synchronously, if the cache holds it and it passes; else undefined. */
+  cached(request: Request): IDToken | undefined;
+  /** The verified token; throws {@link OIDCAuthError} (401, 403 or 503). */
+  authenticate(request: Request): Promise<IDToken>;
+  /** The verified token, or `null` for a request without an acceptable one. */
+  optional(request: Request): Promise<IDToken | null>;
+}
+
+/** A route's constraints after merging with the configured ones. */
+interface RouteConstraints {
+  scopes?: string | undefined;
+  claims: ClaimConstraints;
+}
+
+/** Whether the token passes the constraints (the non-throwing form of the checks). */
+function satisfies(token: IDToken, constraints: RouteConstraints): boolean {
+  try {
+    requireScopes(token, constraints.scopes);
+    requireClaims(token, constraints.claims);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 /** Options of {@link OIDCAuth.handleRequest}. */
 export interface HandleRequestOptions {
@@ -48,7 +79,7 @@ export class OIDCAuth {
   readonly #broker: Broker | undefined;
   readonly #tokenCache: TokenCache;
   /** The verifier of the guard's tokens: the broker's in broker mode, else the IdP's. */
-  readonly #verifyUncached: (token: string) => Promise<IDToken>;
+  readonly #verifyUncached: VerifyUncached;
 
   constructor(options: OIDCAuthOptions = {}) {
     const config = resolveConfig(options);
@@ -80,14 +111,14 @@ export class OIDCAuth {
       ? new Broker(config, provider, verifier, onKeysRemoved)
       : undefined;
     const guardVerifier = this.#broker?.verifier ?? verifier;
-    this.#verifyUncached = (token) => guardVerifier.verify(token);
+    this.#verifyUncached = (token) => guardVerifier.verifyWithKid(token);
     this.#context = {
       config,
       provider,
       verifier,
       transactions,
       broker: this.#broker,
-      requireToken: (request, opts) => this.#verifyRequest(request, opts ?? {}),
+      requireToken: (request) => this.#verifyRequest(request, { claims: config.claims }),
     };
     this.#endpoints = enabledEndpoints(config);
   }
@@ -147,6 +178,8 @@ export class OIDCAuth {
    * The guard. Verifies the request's bearer token and the scope and claim constraints.
    * Throws {@link OIDCAuthError} (401 missing/invalid, 403 scope/claims, 503 IdP
    * unreachable with no cached keys); with `optional: true` answers `null` instead.
+   * A route that guards every request the same way should prepare its guard once with
+   * {@link guard}.
    */
   async authenticate(
     request: Request,
@@ -154,20 +187,34 @@ export class OIDCAuth {
   ): Promise<IDToken | null>;
   async authenticate(request: Request, options?: AuthenticateOptions): Promise<IDToken>;
   async authenticate(request: Request, options: AuthenticateOptions = {}): Promise<IDToken | null> {
-    try {
-      return await this.#verifyRequest(request, options);
-    } catch (err) {
-      if (err instanceof OIDCAuthError) {
-        this.config.logger.debug("guard refused a request", {
-          status: err.status,
-          error: err.error,
-        });
-      }
-      if (options.optional) return null;
-      if (err instanceof OIDCAuthError) throw err;
-      this.config.logger.error("unexpected failure in the guard", describeError(err));
-      throw new OIDCAuthError(401, "invalid_token", "The access token is invalid or expired.");
-    }
+    const guard = this.guard(options);
+    return options.optional ? guard.optional(request) : guard.authenticate(request);
+  }
+
+  /**
+   * The guard of one route, prepared once: the route's constraints are merged with the
+   * configured ones here rather than on every request, and {@link RouteGuard.cached}
+   * answers a token the verified-token cache holds synchronously, so an adapter can keep
+   * the route synchronous on the hot path.
+   */
+  guard(options: Omit<AuthenticateOptions, "optional"> = {}): RouteGuard {
+    const constraints: RouteConstraints = {
+      scopes: options.scopes,
+      claims: options.claims ? { ...this.config.claims, ...options.claims } : this.config.claims,
+    };
+    const cache = this.#tokenCache;
+    return {
+      cached: (request) => {
+        const token = cache.lookupBearer(request.headers.get("authorization"));
+        return token !== undefined && satisfies(token, constraints) ? token : undefined;
+      },
+      authenticate: (request) => this.#verifyRequest(request, constraints).catch(this.#refuse),
+      optional: (request) =>
+        this.#verifyRequest(request, constraints).catch((err: unknown) => {
+          this.#refused(err);
+          return null;
+        }),
+    };
   }
 
   /**
@@ -216,19 +263,31 @@ export class OIDCAuth {
     return this.#broker;
   }
 
-  async #verifyRequest(
-    request: Request,
-    options: Omit<AuthenticateOptions, "optional">,
-  ): Promise<IDToken> {
+  async #verifyRequest(request: Request, constraints: RouteConstraints): Promise<IDToken> {
     const token =
       this.#tokenCache.lookupBearer(request.headers.get("authorization")) ??
       (await this.#verifyBearerToken(request));
-    requireScopes(token, options.scopes);
-    requireClaims(
-      token,
-      options.claims ? { ...this.config.claims, ...options.claims } : this.config.claims,
-    );
+    requireScopes(token, constraints.scopes);
+    requireClaims(token, constraints.claims);
     return token;
+  }
+
+  /** Logs a refusal of the guard and throws it (401 for anything unexpected). */
+  readonly #refuse = (err: unknown): never => {
+    throw this.#refused(err);
+  };
+
+  /** Logs a refusal of the guard; answers the error to throw (401 for anything unexpected). */
+  #refused(err: unknown): OIDCAuthError {
+    if (err instanceof OIDCAuthError) {
+      this.config.logger.debug("guard refused a request", {
+        status: err.status,
+        error: err.error,
+      });
+      return err;
+    }
+    this.config.logger.error("unexpected failure in the guard", describeError(err));
+    return new OIDCAuthError(401, "invalid_token", "The access token is invalid or expired.");
   }
 
   /** The request's bearer token verified (through the token cache): the guard's slow path. */

@@ -109,6 +109,11 @@ export class IdentityProvider {
     return metadata;
   }
 
+  /** Expected `iss` of IdP tokens, if known without a request (configured or discovered). */
+  knownIssuer(): string | undefined {
+    return this.#config.issuer ?? this.#metadata?.issuer;
+  }
+
   /** Expected `iss` of IdP tokens. */
   async issuer(): Promise<string> {
     return this.#config.issuer ?? (await this.metadata()).issuer;

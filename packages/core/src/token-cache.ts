@@ -1,5 +1,13 @@
-import { decodeProtectedHeader } from "jose";
 import type { IDToken } from "./claims.js";
+
+/** A verified token and the `kid` of the key that verified it (undefined without one). */
+export interface VerifiedToken {
+  token: IDToken;
+  kid: string | undefined;
+}
+
+/** A verifier as the cache calls it on a miss. */
+export type VerifyUncached = (token: string) => Promise<VerifiedToken>;
 
 /**
  * Told the `kid`s a key set no longer publishes (`undefined` stands for a key without
@@ -139,18 +147,21 @@ export class TokenCache {
    * stored). Concurrent calls with the same uncached token share one verification. The
    * answer is deeply frozen.
    */
-  async verify(
-    token: string,
-    verifyUncached: (token: string) => Promise<IDToken>,
-  ): Promise<IDToken> {
+  verify(token: string, verifyUncached: VerifyUncached): Promise<IDToken> {
     const { capacity, maxTokenBytes } = this.#options;
     if (capacity === 0 || token.length > maxTokenBytes) {
-      return deepFreeze(await verifyUncached(token));
+      return verifyUncached(token).then((verified) => deepFreeze(verified.token));
     }
     const hashed = tokenHash(token);
-    const key = typeof hashed === "string" ? hashed : await hashed;
+    return typeof hashed === "string"
+      ? this.#verifyKeyed(hashed, token, verifyUncached)
+      : hashed.then((key) => this.#verifyKeyed(key, token, verifyUncached));
+  }
+
+  /** {@link verify} once the token's key is known (no promise layer of its own). */
+  #verifyKeyed(key: string, token: string, verifyUncached: VerifyUncached): Promise<IDToken> {
     const cached = this.#read(key);
-    if (cached !== undefined) return cached;
+    if (cached !== undefined) return Promise.resolve(cached);
     let pending = this.#pending.get(key);
     if (pending === undefined) {
       this.#misses++;
@@ -199,27 +210,21 @@ export class TokenCache {
   async #verifyAndStore(
     key: string,
     token: string,
-    verifyUncached: (token: string) => Promise<IDToken>,
+    verifyUncached: VerifyUncached,
   ): Promise<IDToken> {
     const generation = this.#generation;
     try {
-      const verified = deepFreeze(await verifyUncached(token));
-      if (generation === this.#generation) this.#store(key, token, verified);
+      const { token: verified, kid } = await verifyUncached(token);
+      deepFreeze(verified);
+      if (generation === this.#generation) this.#store(key, token, verified, kid);
       return verified;
     } finally {
       this.#pending.delete(key);
     }
   }
 
-  #store(key: string, token: string, verified: IDToken): void {
+  #store(key: string, token: string, verified: IDToken, kid: string | undefined): void {
     if (!TOKEN_SYNTAX.test(token)) return;
-    let kid: string | undefined;
-    try {
-      const header = decodeProtectedHeader(token);
-      kid = typeof header.kid === "string" ? header.kid : undefined;
-    } catch {
-      return; // cannot happen for a verified token; never store what cannot be attributed
-    }
     const tolerance = this.#options.clockToleranceSec;
     const validFrom = Math.max(verified.nbf ?? -Infinity, verified.iat ?? -Infinity) - tolerance;
     const expiresAtMs = Math.min(

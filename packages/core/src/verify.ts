@@ -1,4 +1,5 @@
-import { decodeProtectedHeader, errors as joseErrors, jwtVerify } from "jose";
+import type { JWTVerifyResult } from "jose";
+import { errors as joseErrors, jwtVerify } from "jose";
 import type { IDToken } from "./claims.js";
 import { toIDToken } from "./claims.js";
 import type { ResolvedConfig } from "./config.js";
@@ -6,7 +7,7 @@ import { invalidToken, missingToken, OIDCAuthError } from "./errors.js";
 import { ResilientKeySet } from "./jwks.js";
 import { describeError } from "./log.js";
 import type { IdentityProvider } from "./provider.js";
-import type { KeysRemovedListener } from "./token-cache.js";
+import type { KeysRemovedListener, VerifiedToken } from "./token-cache.js";
 
 /**
  * The bearer token of a request: the `Bearer` scheme (any case), exactly one token,
@@ -35,7 +36,8 @@ const NON_ACCESS_TYP_CLAIMS = new Set(["id", "refresh", "offline", "logout"]);
 /**
  * Verifies IdP access tokens (passthrough mode): signature with the IdP's keys, algorithms
  * from the configured allow-list, `iss` exact, `aud` exact when configured, `exp`, `iat`,
- * `sub` required, and the token kind (no ID tokens, no refresh tokens).
+ * `sub` required, and the token kind (no ID tokens, no refresh tokens). The `typ` header is
+ * judged from the header jose verified, so the header is decoded once.
  */
 export class AccessTokenVerifier {
   readonly #config: ResolvedConfig;
@@ -73,27 +75,28 @@ export class AccessTokenVerifier {
   }
 
   async verify(token: string): Promise<IDToken> {
+    return (await this.verifyWithKid(token)).token;
+  }
+
+  /** {@link verify}, answering also the `kid` of the key that verified the token. */
+  async verifyWithKid(token: string): Promise<VerifiedToken> {
     if (token.length > this.#config.maxTokenBytes) throw invalidToken();
     if (token.split(".").length !== 3) throw invalidToken(); // JWE (5 parts) and garbage
-    let typ: unknown;
+    // Both are known after the first verification: no promise to wait for then.
+    const knownIssuer = this.#provider.knownIssuer();
+    const [issuer, keys] =
+      knownIssuer !== undefined && this.#keys !== undefined
+        ? [knownIssuer, this.#keys]
+        : await Promise.all([this.#provider.issuer(), this.keySet()]);
+    let verified: JWTVerifyResult;
     try {
-      typ = decodeProtectedHeader(token).typ;
-    } catch {
-      throw invalidToken();
-    }
-    if (typ !== undefined && (typeof typ !== "string" || !this.#acceptsTyp(typ))) {
-      throw invalidToken();
-    }
-    const [issuer, keys] = await Promise.all([this.#provider.issuer(), this.keySet()]);
-    let payload: Record<string, unknown>;
-    try {
-      ({ payload } = await jwtVerify(token, keys.resolve, {
+      verified = await jwtVerify(token, keys.resolve, {
         algorithms: this.#config.algorithms,
         issuer,
         ...(this.#config.audience ? { audience: this.#config.audience } : {}),
         clockTolerance: this.#config.clockToleranceSec,
         requiredClaims: ["exp", "iat", "iss", "sub"],
-      }));
+      });
     } catch (err) {
       if (err instanceof OIDCAuthError) throw err;
       if (!(err instanceof joseErrors.JOSEError)) {
@@ -101,12 +104,17 @@ export class AccessTokenVerifier {
       }
       throw invalidToken();
     }
+    const { payload, protectedHeader } = verified;
+    const { typ, kid } = protectedHeader;
+    if (typ !== undefined && (typeof typ !== "string" || !this.#acceptsTyp(typ))) {
+      throw invalidToken();
+    }
     for (const marker of ID_TOKEN_MARKERS) if (marker in payload) throw invalidToken();
     const typClaim = payload.typ;
     if (typeof typClaim === "string" && NON_ACCESS_TYP_CLAIMS.has(typClaim.toLowerCase())) {
       throw invalidToken();
     }
-    return toIDToken(payload, this.#rolePaths);
+    return { token: toIDToken(payload, this.#rolePaths), kid };
   }
 
   /** RFC 7515 §4.1.9: `typ` compares case-insensitively, with or without `application/`. */

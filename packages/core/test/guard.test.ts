@@ -68,13 +68,20 @@ async function expectStatus(
   return err;
 }
 
-/** An ES256 key of our own, published as a JWKS on 127.0.0.1, that signs Alice's claims. */
+/**
+ * An ES256 key of our own, published as a JWKS on 127.0.0.1, that signs Alice's claims.
+ * `replaceKey()` publishes a new key under the same kid and signs with it from then on.
+ */
 async function serveOwnJwks() {
-  const { privateKey, publicKey } = await generateKeyPair("ES256");
-  const jwk = { ...(await exportJWK(publicKey)), kid: "own-key", alg: "ES256", use: "sig" };
+  const newKey = async () => {
+    const { privateKey, publicKey } = await generateKeyPair("ES256");
+    const jwk = { ...(await exportJWK(publicKey)), kid: "own-key", alg: "ES256", use: "sig" };
+    return { privateKey, jwk };
+  };
+  let key = await newKey();
   const server = createServer((_req, res) => {
     res.setHeader("content-type", "application/json");
-    res.end(JSON.stringify({ keys: [jwk] }));
+    res.end(JSON.stringify({ keys: [key.jwk] }));
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const { port } = server.address() as AddressInfo;
@@ -85,7 +92,10 @@ async function serveOwnJwks() {
       const critical = Array.isArray(extraHeader.crit) ? (extraHeader.crit as string[]) : [];
       return new CompactSign(new TextEncoder().encode(JSON.stringify(aliceClaims)))
         .setProtectedHeader(header)
-        .sign(privateKey, { crit: Object.fromEntries(critical.map((name) => [name, true])) });
+        .sign(key.privateKey, { crit: Object.fromEntries(critical.map((name) => [name, true])) });
+    },
+    async replaceKey() {
+      key = await newKey();
     },
     close: () =>
       new Promise<void>((resolve) => {
@@ -429,7 +439,63 @@ describe("verifyToken()", () => {
   });
 });
 
+describe("guard(): a route's guard prepared once", () => {
+  it("answers a cached token synchronously, and only once it has been verified", async () => {
+    const guarded = newAuth();
+    const route = guarded.guard();
+    expect(route.cached(request(alice))).toBeUndefined();
+    expect((await route.authenticate(request(alice))).sub).toBe("u-alice");
+    expect(route.cached(request(alice))?.sub).toBe("u-alice");
+    expect(route.cached(request(alice, "bearer"))).toBeUndefined(); // other spellings: slow path
+    expect(route.cached(request(undefined))).toBeUndefined();
+    expect(route.cached(request(`${alice}x`))).toBeUndefined();
+  });
+
+  it("never answers a cached token its scopes or claims refuse; authenticate() says why", async () => {
+    const guarded = newAuth({ claims: { groups: ["/staff"] } });
+    expect((await guarded.guard().authenticate(request(alice))).sub).toBe("u-alice");
+    const scoped = guarded.guard({ scopes: "api" });
+    expect(scoped.cached(request(alice))).toBeUndefined();
+    await expectStatus(scoped.authenticate(request(alice)), 403, "insufficient_scope");
+    expect(await scoped.optional(request(alice))).toBeNull();
+    // Route claims join the configured ones: alice has role admin and group /staff.
+    expect(guarded.guard({ claims: { roles: ["admin"] } }).cached(request(alice))?.sub).toBe(
+      "u-alice",
+    );
+    // bob is not in /staff: the configured constraint still applies on a route with its own.
+    expect((await guarded.verifyToken(bob)).sub).toBe("u-bob");
+    const rolesOnly = guarded.guard({ claims: { roles: ["user"] } });
+    expect(rolesOnly.cached(request(bob))).toBeUndefined();
+    await expectStatus(rolesOnly.authenticate(request(bob)), 403, "access_denied");
+  });
+
+  it("answers 401 from authenticate() and null from optional() for a missing token", async () => {
+    const route = newAuth().guard();
+    await expectStatus(route.authenticate(request(undefined)), 401, "invalid_token");
+    expect(await route.optional(request(undefined))).toBeNull();
+  });
+});
+
 describe("the IdP's keys and metadata", () => {
+  it("verifies with a key replaced under the same kid once the key set is refetched", async () => {
+    const keys = await serveOwnJwks();
+    try {
+      // No token cache: every call goes to the key set, whose chosen keys are remembered.
+      const guarded = newAuth({ jwksUri: keys.uri, tokenCacheSize: 0, jwksMaxAgeSec: 1 });
+      const before = await keys.sign({});
+      expect((await guarded.verifyToken(before)).sub).toBe("u-alice");
+      expect((await guarded.verifyToken(before)).sub).toBe("u-alice");
+      await keys.replaceKey();
+      const after = await keys.sign({});
+      await new Promise((resolve) => setTimeout(resolve, 1100)); // the fetched set goes stale
+      expect((await guarded.verifyToken(after)).sub).toBe("u-alice");
+      await expectStatus(guarded.verifyToken(before), 401, "invalid_token");
+    } finally {
+      await keys.close();
+    }
+  });
+
+
   it("a flood of unknown kids after the keys are cached fetches the JWKS at most once more", async () => {
     const guard = newAuth();
     const before = jwksHits();

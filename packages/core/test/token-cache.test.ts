@@ -14,6 +14,7 @@ import {
   optionsFromEnv,
   silentLogger,
 } from "../src/index.js";
+import type { VerifiedToken, VerifyUncached } from "../src/token-cache.js";
 import { TokenCache } from "../src/token-cache.js";
 
 let idp: DevIdp;
@@ -467,9 +468,9 @@ describe("invalidation when a key is removed", () => {
 });
 
 describe("TokenCache", () => {
-  /** A JWT-shaped string whose header names `kid` (the verifier is faked here). */
-  function tokenWithKid(kid: string | undefined, id: string): string {
-    const header = Buffer.from(JSON.stringify({ alg: "EdDSA", kid })).toString("base64url");
+  /** A JWT-shaped string (the verifier is faked here). */
+  function jwtShaped(id: string): string {
+    const header = Buffer.from(JSON.stringify({ alg: "EdDSA" })).toString("base64url");
     return `${header}.${Buffer.from(JSON.stringify({ id })).toString("base64url")}.sig`;
   }
 
@@ -478,43 +479,48 @@ describe("TokenCache", () => {
     return { iss: "https://issuer.test", sub, iat: t, exp: t + 300, roles: [] };
   }
 
+  /** A fake verifier: accepts any token as `sub`, verified by the key `kid`. */
+  function verifiedBy(kid: string | undefined, sub: string): VerifyUncached {
+    return async () => ({ token: claims(sub), kid });
+  }
+
   const options = { capacity: 100, maxAgeMs: 600_000, clockToleranceSec: 0, maxTokenBytes: 8192 };
 
   it("drops tokens without kid whenever any key is removed", async () => {
     const cache = new TokenCache(options);
-    await cache.verify(tokenWithKid(undefined, "1"), async () => claims("a"));
-    await cache.verify(tokenWithKid("k1", "2"), async () => claims("b"));
-    await cache.verify(tokenWithKid("k2", "3"), async () => claims("c"));
+    await cache.verify(jwtShaped("1"), verifiedBy(undefined, "a"));
+    await cache.verify(jwtShaped("2"), verifiedBy("k1", "b"));
+    await cache.verify(jwtShaped("3"), verifiedBy("k2", "c"));
     cache.invalidateKeys(["k2"]);
     expect(cache.stats().size).toBe(1);
   });
 
   it("does not store a verification that overlapped an invalidation", async () => {
     const cache = new TokenCache(options);
-    let finish: (token: IDToken) => void = () => {};
+    let finish: (verified: VerifiedToken) => void = () => {};
     const pending = cache.verify(
-      tokenWithKid("k1", "1"),
-      () => new Promise<IDToken>((resolve) => (finish = resolve)),
+      jwtShaped("1"),
+      () => new Promise<VerifiedToken>((resolve) => (finish = resolve)),
     );
     await Promise.resolve();
     cache.invalidateKeys(["k1"]);
-    finish(claims("a"));
+    finish({ token: claims("a"), kid: "k1" });
     expect((await pending).sub).toBe("a");
     expect(cache.stats().size).toBe(0);
   });
 
   it("never stores a token outside the Bearer token syntax", async () => {
     const cache = new TokenCache(options);
-    const odd = `${tokenWithKid("k1", "1")} `;
-    expect((await cache.verify(odd, async () => claims("a"))).sub).toBe("a");
+    const odd = `${jwtShaped("1")} `;
+    expect((await cache.verify(odd, verifiedBy("k1", "a"))).sub).toBe("a");
     expect(cache.stats().size).toBe(0);
     expect(cache.lookupBearer(`Bearer ${odd}`)).toBeUndefined();
   });
 
   it("answers a stored token synchronously from the Authorization header", async () => {
     const cache = new TokenCache(options);
-    const token = tokenWithKid("k1", "1");
-    await cache.verify(token, async () => claims("a"));
+    const token = jwtShaped("1");
+    await cache.verify(token, verifiedBy("k1", "a"));
     expect(cache.lookupBearer(`Bearer ${token}`)?.sub).toBe("a");
     expect(cache.lookupBearer(`bearer ${token}`)).toBeUndefined();
     expect(cache.lookupBearer(null)).toBeUndefined();
@@ -523,7 +529,7 @@ describe("TokenCache", () => {
   it("does not hash tokens longer than maxTokenBytes: the verifier refuses them", async () => {
     const cache = new TokenCache({ ...options, maxTokenBytes: 10 });
     await expect(
-      cache.verify(tokenWithKid("k1", "1"), async () => {
+      cache.verify(jwtShaped("1"), async () => {
         throw new OIDCAuthError(401, "invalid_token", "too long");
       }),
     ).rejects.toMatchObject({ status: 401 });

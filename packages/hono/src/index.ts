@@ -1,6 +1,6 @@
 import type { AuthenticateOptions, IDToken, OIDCAuthOptions } from "@oidc-auth/core";
 import { errorResponse, OIDCAuth } from "@oidc-auth/core";
-import type { MiddlewareHandler } from "hono";
+import type { Context, Handler, MiddlewareHandler, Next } from "hono";
 import { Hono } from "hono";
 
 /** Context variables the guards set: `c.get("token")`. */
@@ -44,31 +44,81 @@ export class HonoOIDCAuth extends OIDCAuth {
     return app;
   }
 
-  /** Middleware that lets a request through only with a valid token (401/403/503 otherwise). */
-  required(options: Omit<AuthenticateOptions, "optional"> = {}): MiddlewareHandler<OIDCAuthEnv> {
-    return async (c, next) => {
-      try {
-        c.set("token", await this.authenticate(c.req.raw, options));
-      } catch (err) {
-        return errorResponse(err);
+  /**
+   * Lets a request through only with a valid token (401/403/503 JSON errors otherwise);
+   * the token is `c.get("token")`.
+   *
+   * - `required(options?)` is middleware: `app.get("/me", auth.required(), handler)`.
+   * - `required(handler, options?)` wraps one handler: `app.get("/me", auth.required(handler))`.
+   *   Same guard, but on @hono/node-server a request whose token the cache holds stays
+   *   synchronous when the handler is: Hono runs any route with middleware asynchronously.
+   */
+  required(options?: GuardOptions): MiddlewareHandler<OIDCAuthEnv>;
+  required<P extends string = string>(
+    handler: Handler<OIDCAuthEnv, P>,
+    options?: GuardOptions,
+  ): Handler<OIDCAuthEnv, P>;
+  required<P extends string>(
+    first?: GuardOptions | Handler<OIDCAuthEnv, P>,
+    second?: GuardOptions,
+  ): MiddlewareHandler<OIDCAuthEnv> | Handler<OIDCAuthEnv, P> {
+    const handler = typeof first === "function" ? first : undefined;
+    const guard = this.guard((handler ? second : (first as GuardOptions | undefined)) ?? {});
+    const run = handler ?? ((_c: Context<OIDCAuthEnv, P>, next: Next) => next());
+    return (c: Context<OIDCAuthEnv, P>, next: Next) => {
+      const cached = guard.cached(c.req.raw);
+      if (cached !== undefined) {
+        c.set("token", cached);
+        return run(c, next);
       }
-      await next();
+      return guard.authenticate(c.req.raw).then((token) => {
+        c.set("token", token);
+        return run(c, next);
+      }, errorResponse);
     };
   }
 
-  /** Middleware that sets `token` to the verified token, or `null` for anything else. */
-  optional(
-    options: Omit<AuthenticateOptions, "optional"> = {},
-  ): MiddlewareHandler<OptionalOIDCAuthEnv> {
-    const optionalOptions = { ...options, optional: true } as const;
-    return async (c, next) => {
-      c.set("token", await this.authenticate(c.req.raw, optionalOptions));
-      await next();
+  /**
+   * Sets `c.get("token")` to the verified token, or `null` for a request without an
+   * acceptable one; never refuses. Like {@link required}: middleware, or the wrapper of one
+   * handler with `optional(handler, options?)`.
+   */
+  optional(options?: GuardOptions): MiddlewareHandler<OptionalOIDCAuthEnv>;
+  optional<P extends string = string>(
+    handler: Handler<OptionalOIDCAuthEnv, P>,
+    options?: GuardOptions,
+  ): Handler<OptionalOIDCAuthEnv, P>;
+  optional<P extends string>(
+    first?: GuardOptions | Handler<OptionalOIDCAuthEnv, P>,
+    second?: GuardOptions,
+  ): MiddlewareHandler<OptionalOIDCAuthEnv> | Handler<OptionalOIDCAuthEnv, P> {
+    const handler = typeof first === "function" ? first : undefined;
+    const guard = this.guard((handler ? second : (first as GuardOptions | undefined)) ?? {});
+    const run = handler ?? ((_c: Context<OptionalOIDCAuthEnv, P>, next: Next) => next());
+    return (c: Context<OptionalOIDCAuthEnv, P>, next: Next) => {
+      const cached = guard.cached(c.req.raw);
+      if (cached !== undefined) {
+        c.set("token", cached);
+        return run(c, next);
+      }
+      return guard.optional(c.req.raw).then((token) => {
+        c.set("token", token);
+        return run(c, next);
+      });
     };
   }
 }
 
-export type { AuthenticateOptions, IDToken, Logger, OIDCAuthOptions } from "@oidc-auth/core";
+/** Options of `required()` and `optional()`: the route's scope and claim constraints. */
+export type GuardOptions = Omit<AuthenticateOptions, "optional">;
+
+export type {
+  AuthenticateOptions,
+  IDToken,
+  Logger,
+  OIDCAuthOptions,
+  RouteGuard,
+} from "@oidc-auth/core";
 export {
   errorResponse,
   MemoryBrokerStore,

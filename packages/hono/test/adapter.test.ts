@@ -1,10 +1,11 @@
 import type { DevIdp } from "@oidc-auth/dev-idp";
 import { startDevIdp } from "@oidc-auth/dev-idp";
+import type { Handler } from "hono";
 import { Hono } from "hono";
 import { afterAll, beforeAll, describe, expect, expectTypeOf, it } from "vitest";
 import type { AdapterFixture } from "../../../test-support/adapter-fixture.js";
 import { startAdapterFixture } from "../../../test-support/adapter-fixture.js";
-import type { IDToken, OIDCAuthOptions } from "../src/index.js";
+import type { IDToken, OIDCAuthEnv, OIDCAuthOptions, OptionalOIDCAuthEnv } from "../src/index.js";
 import { HonoOIDCAuth } from "../src/index.js";
 
 let idp: DevIdp;
@@ -130,88 +131,161 @@ describe("routes() with the routes option", () => {
   });
 });
 
-describe("required() and optional()", () => {
-  let app: Hono;
-  let reached: string[];
+/**
+ * The guards are registered both ways: as middleware (`required(options)`) and as the
+ * wrapper of one handler (`required(handler, options)`); both must behave the same.
+ */
+describe.each(["middleware", "handler wrapper"] as const)(
+  "required() and optional() as %s",
+  (form) => {
+    let app: Hono;
+    let reached: string[];
 
-  beforeAll(() => {
+    beforeAll(() => {
+      const auth = new HonoOIDCAuth(options());
+      app = new Hono();
+      reached = [];
+      const me: Handler<OIDCAuthEnv> = (c) => {
+        const token = c.get("token");
+        expectTypeOf(token).toEqualTypeOf<IDToken>();
+        reached.push("me");
+        return c.json({ sub: token.sub, username: token.preferred_username, roles: token.roles });
+      };
+      const apiScope: Handler<OIDCAuthEnv> = (c) => {
+        reached.push("api-scope");
+        return c.text(c.get("token").sub);
+      };
+      const admin: Handler<OIDCAuthEnv> = (c) => {
+        reached.push("admin");
+        return c.text(`hi ${c.get("token").preferred_username}`);
+      };
+      const hello: Handler<OptionalOIDCAuthEnv> = (c) => {
+        const token = c.get("token");
+        expectTypeOf(token).toEqualTypeOf<IDToken | null>();
+        return c.json({ sub: token?.sub ?? null });
+      };
+      if (form === "middleware") {
+        app.get("/me", auth.required(), me);
+        app.get("/api-scope", auth.required({ scopes: "api" }), apiScope);
+        app.get("/admin", auth.required({ claims: { roles: ["admin"] } }), admin);
+        app.get("/hello", auth.optional(), hello);
+        app.get("/hello-api", auth.optional({ scopes: "api" }), hello);
+      } else {
+        app.get("/me", auth.required(me));
+        app.get("/api-scope", auth.required(apiScope, { scopes: "api" }));
+        app.get("/admin", auth.required(admin, { claims: { roles: ["admin"] } }));
+        app.get("/hello", auth.optional(hello));
+        app.get("/hello-api", auth.optional(hello, { scopes: "api" }));
+      }
+    });
+
+    it("required() lets a valid token through and puts it in c.get('token')", async () => {
+      const response = await app.request("/me", bearer(alice));
+      expect(response.status).toBe(200);
+      const body = (await response.json()) as { sub: string; username: string; roles: string[] };
+      expect(body.sub).toBe("u-alice");
+      expect(body.username).toBe("alice");
+      expect([...body.roles].sort()).toEqual(["/staff", "admin", "editor", "user"]);
+    });
+
+    it("required() answers 401 JSON with a Bearer challenge and never runs the handler", async () => {
+      const before = reached.length;
+      const missing = await app.request("/me");
+      await expectJsonError(missing, 401, "invalid_token");
+      expect(missing.headers.get("www-authenticate")).toBe('Bearer realm="oidc-auth"');
+      const invalid = await app.request("/me", bearer(`${alice}x`));
+      await expectJsonError(invalid, 401, "invalid_token");
+      expect(invalid.headers.get("www-authenticate")).toMatch(/error="invalid_token"/);
+      expect(reached.length).toBe(before);
+    });
+
+    it("required({ scopes }) answers 403 insufficient_scope JSON", async () => {
+      const before = reached.length;
+      const response = await app.request("/api-scope", bearer(alice));
+      await expectJsonError(response, 403, "insufficient_scope");
+      expect(response.headers.get("www-authenticate")).toMatch(/scope="api"/);
+      expect(response.headers.get("cache-control")).toBe("no-store");
+      expect(reached.length).toBe(before);
+      const withApi = await idp.mintAccessToken("bob", { scope: "openid api" });
+      const allowed = await app.request("/api-scope", bearer(withApi));
+      expect(allowed.status).toBe(200);
+      expect(await allowed.text()).toBe("u-bob");
+    });
+
+    it("required({ claims }) answers 403 access_denied JSON", async () => {
+      await expectJsonError(await app.request("/admin", bearer(bob)), 403, "access_denied");
+      const allowed = await app.request("/admin", bearer(alice));
+      expect(allowed.status).toBe(200);
+      expect(await allowed.text()).toBe("hi alice");
+    });
+
+    it("optional() sets the token when valid and null otherwise", async () => {
+      const hello = async (init: RequestInit, path = "/hello") =>
+        (await (await app.request(path, init)).json()) as { sub: string | null };
+      expect(await hello(bearer(alice))).toEqual({ sub: "u-alice" });
+      expect(await hello({})).toEqual({ sub: null });
+      expect(await hello(bearer("not-a-jwt"))).toEqual({ sub: null });
+      expect(await hello({ headers: { authorization: `Basic ${btoa("a:b")}` } })).toEqual({
+        sub: null,
+      });
+      expect(await hello(bearer(alice), "/hello-api")).toEqual({ sub: null });
+    });
+  },
+);
+
+describe("required(handler) on a cache hit", () => {
+  it("answers synchronously when the handler does, and asynchronously on a miss", async () => {
     const auth = new HonoOIDCAuth(options());
-    app = new Hono();
-    reached = [];
-    app.get("/me", auth.required(), (c) => {
-      const token = c.get("token");
-      expectTypeOf(token).toEqualTypeOf<IDToken>();
-      reached.push("me");
-      return c.json({ sub: token.sub, username: token.preferred_username, roles: token.roles });
-    });
-    app.get("/api-scope", auth.required({ scopes: "api" }), (c) => {
-      reached.push("api-scope");
-      return c.text(c.get("token").sub);
-    });
-    app.get("/admin", auth.required({ claims: { roles: ["admin"] } }), (c) => {
-      reached.push("admin");
-      return c.text(`hi ${c.get("token").preferred_username}`);
-    });
-    app.get("/hello", auth.optional(), (c) => {
-      const token = c.get("token");
-      expectTypeOf(token).toEqualTypeOf<IDToken | null>();
-      return c.json({ sub: token?.sub ?? null });
-    });
-    app.get("/hello-api", auth.optional({ scopes: "api" }), (c) =>
-      c.json({ sub: c.get("token")?.sub ?? null }),
+    const app = new Hono();
+    app.get(
+      "/me",
+      auth.required((c) => c.text(c.get("token").sub)),
     );
+    app.get("/mw", auth.required(), (c) => c.text(c.get("token").sub));
+    const request = () => new Request("http://app.test/me", bearer(alice));
+    const miss = app.fetch(request());
+    expect(miss).toBeInstanceOf(Promise);
+    expect(await (await miss).text()).toBe("u-alice");
+    const hit = app.fetch(request());
+    expect(hit).toBeInstanceOf(Response);
+    expect(await (hit as Response).text()).toBe("u-alice");
+    // Middleware makes any Hono route asynchronous, hit or not.
+    const throughMiddleware = app.fetch(new Request("http://app.test/mw", bearer(alice)));
+    expect(throughMiddleware).toBeInstanceOf(Promise);
+    expect((await throughMiddleware).status).toBe(200);
+    expect(auth.tokenCacheStats).toMatchObject({ hits: 2, misses: 1 });
   });
 
-  it("required() lets a valid token through and puts it in c.get('token')", async () => {
-    const response = await app.request("/me", bearer(alice));
-    expect(response.status).toBe(200);
-    const body = (await response.json()) as { sub: string; username: string; roles: string[] };
-    expect(body.sub).toBe("u-alice");
-    expect(body.username).toBe("alice");
-    expect([...body.roles].sort()).toEqual(["/staff", "admin", "editor", "user"]);
+  it("refuses a cached token a route's scopes do not allow, through the slow path", async () => {
+    const auth = new HonoOIDCAuth(options());
+    const app = new Hono();
+    app.get(
+      "/me",
+      auth.required((c) => c.text(c.get("token").sub)),
+    );
+    app.get(
+      "/api",
+      auth.required((c) => c.text("api"), { scopes: "api" }),
+    );
+    expect((await app.request("/me", bearer(bob))).status).toBe(200);
+    await expectJsonError(await app.request("/api", bearer(bob)), 403, "insufficient_scope");
   });
 
-  it("required() answers 401 JSON with a Bearer challenge and never runs the handler", async () => {
-    const before = reached.length;
-    const missing = await app.request("/me");
-    await expectJsonError(missing, 401, "invalid_token");
-    expect(missing.headers.get("www-authenticate")).toBe('Bearer realm="oidc-auth"');
-    const invalid = await app.request("/me", bearer(`${alice}x`));
-    await expectJsonError(invalid, 401, "invalid_token");
-    expect(invalid.headers.get("www-authenticate")).toMatch(/error="invalid_token"/);
-    expect(reached.length).toBe(before);
-  });
-
-  it("required({ scopes }) answers 403 insufficient_scope JSON", async () => {
-    const before = reached.length;
-    const response = await app.request("/api-scope", bearer(alice));
-    await expectJsonError(response, 403, "insufficient_scope");
-    expect(response.headers.get("www-authenticate")).toMatch(/scope="api"/);
-    expect(response.headers.get("cache-control")).toBe("no-store");
-    expect(reached.length).toBe(before);
-    const withApi = await idp.mintAccessToken("bob", { scope: "openid api" });
-    const allowed = await app.request("/api-scope", bearer(withApi));
-    expect(allowed.status).toBe(200);
-    expect(await allowed.text()).toBe("u-bob");
-  });
-
-  it("required({ claims }) answers 403 access_denied JSON", async () => {
-    await expectJsonError(await app.request("/admin", bearer(bob)), 403, "access_denied");
-    const allowed = await app.request("/admin", bearer(alice));
-    expect(allowed.status).toBe(200);
-    expect(await allowed.text()).toBe("hi alice");
-  });
-
-  it("optional() sets the token when valid and null otherwise", async () => {
-    const hello = async (init: RequestInit, path = "/hello") =>
-      (await (await app.request(path, init)).json()) as { sub: string | null };
-    expect(await hello(bearer(alice))).toEqual({ sub: "u-alice" });
-    expect(await hello({})).toEqual({ sub: null });
-    expect(await hello(bearer("not-a-jwt"))).toEqual({ sub: null });
-    expect(await hello({ headers: { authorization: `Basic ${btoa("a:b")}` } })).toEqual({
-      sub: null,
-    });
-    expect(await hello(bearer(alice), "/hello-api")).toEqual({ sub: null });
+  it("lets a handler's synchronous error reach the app's error handler", async () => {
+    const auth = new HonoOIDCAuth(options());
+    const app = new Hono();
+    app.onError((err, c) => c.json({ caught: err.message }, 500));
+    app.get(
+      "/sync",
+      auth.required(() => {
+        throw new Error("handler failed");
+      }),
+    );
+    for (let i = 0; i < 2; i++) {
+      const response = await app.request("/sync", bearer(alice)); // a miss, then a hit
+      expect(response.status).toBe(500);
+      expect(await response.json()).toEqual({ caught: "handler failed" });
+    }
   });
 });
 

@@ -1,19 +1,16 @@
-import {
-  decodeJwt,
-  decodeProtectedHeader,
-  type JWTVerifyGetKey,
-  errors as joseErrors,
-  jwtVerify,
-} from "jose";
+import { decodeJwt, type JWTVerifyGetKey, errors as joseErrors, jwtVerify } from "jose";
 import type { IDToken } from "../claims.js";
 import { toIDToken } from "../claims.js";
 import type { ResolvedConfig } from "../config.js";
 import { invalidToken, OIDCAuthError } from "../errors.js";
 import { describeError } from "../log.js";
+import type { VerifiedToken } from "../token-cache.js";
 import type { PeerKeys } from "./federation.js";
 import type { SigningKeys } from "./keys.js";
 
 const BROKER_ALGORITHMS = ["RS256", "PS256", "ES256", "EdDSA"];
+/** The `typ` of every broker token (RFC 9068), with or without `application/`. */
+const AT_JWT = /^(application\/)?at\+jwt$/i;
 
 /**
  * Verifies broker tokens with no database or IdP call on the hot path: own tokens with
@@ -34,23 +31,20 @@ export class BrokerTokenVerifier {
   }
 
   async verify(token: string): Promise<IDToken> {
+    return (await this.verifyWithKid(token)).token;
+  }
+
+  /** {@link verify}, answering also the `kid` of the key that verified the token. */
+  async verifyWithKid(token: string): Promise<VerifiedToken> {
     if (token.length > this.#config.maxTokenBytes || token.split(".").length !== 3)
       throw invalidToken();
     let iss: unknown;
-    let typ: unknown;
     try {
       iss = decodeJwt(token).iss;
-      typ = decodeProtectedHeader(token).typ;
     } catch {
       throw invalidToken();
     }
-    if (
-      typeof iss !== "string" ||
-      typeof typ !== "string" ||
-      !/^(application\/)?at\+jwt$/i.test(typ)
-    ) {
-      throw invalidToken();
-    }
+    if (typeof iss !== "string") throw invalidToken();
     let resolve: JWTVerifyGetKey;
     if (iss === this.#issuer) {
       resolve = this.#keys.resolve as JWTVerifyGetKey;
@@ -60,14 +54,16 @@ export class BrokerTokenVerifier {
       throw invalidToken();
     }
     try {
-      const { payload } = await jwtVerify(token, resolve, {
+      const { payload, protectedHeader } = await jwtVerify(token, resolve, {
         algorithms: BROKER_ALGORITHMS,
         issuer: iss,
         audience: this.#config.brokerAudience,
         clockTolerance: this.#config.clockToleranceSec,
         requiredClaims: ["exp", "iat", "iss", "sub", "jti"],
       });
-      return toIDToken(payload as Record<string, unknown>, ["roles"]);
+      const { typ, kid } = protectedHeader;
+      if (typeof typ !== "string" || !AT_JWT.test(typ)) throw invalidToken();
+      return { token: toIDToken(payload, ["roles"]), kid };
     } catch (err) {
       if (err instanceof OIDCAuthError) throw err;
       if (!(err instanceof joseErrors.JOSEError)) {
