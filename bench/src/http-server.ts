@@ -5,6 +5,7 @@
  * Environment: BENCH_DISCOVERY_URL, BENCH_AUDIENCE, BENCH_ISSUER, BENCH_JWKS_URI,
  * BENCH_JWK (the IdP's public key as JSON), BENCH_MISS_CACHE_SIZE.
  */
+import { hash } from "node:crypto";
 import type { AddressInfo } from "node:net";
 import { serve } from "@hono/node-server";
 import { HonoOIDCAuth, silentLogger } from "@oidc-auth/hono";
@@ -34,6 +35,8 @@ const options = { clientId: "oidc-auth-demo", discoveryUrl, audience, logger: si
 const auth = new HonoOIDCAuth(options);
 /** The same guard with a cache smaller than the set of rotating tokens: every request misses. */
 const missAuth = new HonoOIDCAuth({ ...options, tokenCacheSize: missCacheSize });
+/** The same guard without a verified-token cache. */
+const noCacheAuth = new HonoOIDCAuth({ ...options, tokenCacheSize: 0 });
 /** Bare jose: the key imported once, the same claim checks the guard makes. */
 const joseKey = await importJWK(publicJwk, "RS256");
 const joseOptions = {
@@ -53,8 +56,30 @@ const floor: MiddlewareHandler<{ Variables: { sub: string } }> = async (c, next)
   await next();
 };
 app.get("/floor", floor, (c) => c.json({ sub: c.get("sub") }));
+/**
+ * The least a cache keyed by a hash of the token costs: a synchronous handler that reads
+ * the header and SHA-256s the token (node:crypto, as the guard on Node), nothing else.
+ */
+app.get("/hash-floor", (c) => {
+  const header = c.req.header("authorization") ?? "";
+  return c.json({ sub: hash("sha256", header.slice(7), "base64") ? "someone" : "nobody" });
+});
 app.get("/guard", auth.required(), (c) => c.json({ sub: c.get("token").sub }));
 app.get("/guard-miss", missAuth.required(), (c) => c.json({ sub: c.get("token").sub }));
+/** The same guards wrapping the handler: a cache hit keeps the route synchronous. */
+app.get(
+  "/guard-wrap",
+  auth.required((c) => c.json({ sub: c.get("token").sub })),
+);
+app.get(
+  "/guard-wrap-miss",
+  missAuth.required((c) => c.json({ sub: c.get("token").sub })),
+);
+/** The miss route without the cache: what the cache's bookkeeping costs on a miss. */
+app.get(
+  "/guard-wrap-nocache",
+  noCacheAuth.required((c) => c.json({ sub: c.get("token").sub })),
+);
 app.get("/jose", async (c) => {
   const header = c.req.header("authorization");
   const token = header?.startsWith("Bearer ") ? header.slice(7) : undefined;

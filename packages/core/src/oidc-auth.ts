@@ -181,14 +181,14 @@ export class OIDCAuth {
    * A route that guards every request the same way should prepare its guard once with
    * {@link guard}.
    */
-  async authenticate(
+  authenticate(
     request: Request,
     options: AuthenticateOptions & { optional: true },
   ): Promise<IDToken | null>;
-  async authenticate(request: Request, options?: AuthenticateOptions): Promise<IDToken>;
-  async authenticate(request: Request, options: AuthenticateOptions = {}): Promise<IDToken | null> {
-    const guard = this.guard(options);
-    return options.optional ? guard.optional(request) : guard.authenticate(request);
+  authenticate(request: Request, options?: AuthenticateOptions): Promise<IDToken>;
+  authenticate(request: Request, options: AuthenticateOptions = {}): Promise<IDToken | null> {
+    const verified = this.#verifyRequest(request, this.#constraints(options));
+    return verified.catch(options.optional ? this.#refuseOptional : this.#refuse);
   }
 
   /**
@@ -198,10 +198,7 @@ export class OIDCAuth {
    * the route synchronous on the hot path.
    */
   guard(options: Omit<AuthenticateOptions, "optional"> = {}): RouteGuard {
-    const constraints: RouteConstraints = {
-      scopes: options.scopes,
-      claims: options.claims ? { ...this.config.claims, ...options.claims } : this.config.claims,
-    };
+    const constraints = this.#constraints(options);
     const cache = this.#tokenCache;
     return {
       cached: (request) => {
@@ -209,11 +206,7 @@ export class OIDCAuth {
         return token !== undefined && satisfies(token, constraints) ? token : undefined;
       },
       authenticate: (request) => this.#verifyRequest(request, constraints).catch(this.#refuse),
-      optional: (request) =>
-        this.#verifyRequest(request, constraints).catch((err: unknown) => {
-          this.#refused(err);
-          return null;
-        }),
+      optional: (request) => this.#verifyRequest(request, constraints).catch(this.#refuseOptional),
     };
   }
 
@@ -271,6 +264,20 @@ export class OIDCAuth {
     requireClaims(token, constraints.claims);
     return token;
   }
+
+  /** A route's constraints: its own claims on top of the configured ones. */
+  #constraints(options: Omit<AuthenticateOptions, "optional">): RouteConstraints {
+    return {
+      scopes: options.scopes,
+      claims: options.claims ? { ...this.config.claims, ...options.claims } : this.config.claims,
+    };
+  }
+
+  /** Logs a refusal of an optional guard and answers `null`. */
+  readonly #refuseOptional = (err: unknown): null => {
+    this.#refused(err);
+    return null;
+  };
 
   /** Logs a refusal of the guard and throws it (401 for anything unexpected). */
   readonly #refuse = (err: unknown): never => {

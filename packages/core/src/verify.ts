@@ -1,5 +1,5 @@
-import type { JWTVerifyResult } from "jose";
-import { errors as joseErrors, jwtVerify } from "jose";
+import type { JWTVerifyResult, ProtectedHeaderParameters } from "jose";
+import { decodeProtectedHeader, errors as joseErrors, jwtVerify } from "jose";
 import type { IDToken } from "./claims.js";
 import { toIDToken } from "./claims.js";
 import type { ResolvedConfig } from "./config.js";
@@ -82,12 +82,24 @@ export class AccessTokenVerifier {
   async verifyWithKid(token: string): Promise<VerifiedToken> {
     if (token.length > this.#config.maxTokenBytes) throw invalidToken();
     if (token.split(".").length !== 3) throw invalidToken(); // JWE (5 parts) and garbage
-    // Both are known after the first verification: no promise to wait for then.
+    // Both are known after the first verification: no promise to wait for then. Before
+    // that, a token whose header is malformed or of another type is refused without
+    // asking the IdP (a 401 stays a 401 while the IdP is unreachable).
     const knownIssuer = this.#provider.knownIssuer();
-    const [issuer, keys] =
-      knownIssuer !== undefined && this.#keys !== undefined
-        ? [knownIssuer, this.#keys]
-        : await Promise.all([this.#provider.issuer(), this.keySet()]);
+    let issuer: string;
+    let keys: ResilientKeySet;
+    if (knownIssuer !== undefined && this.#keys !== undefined) {
+      [issuer, keys] = [knownIssuer, this.#keys];
+    } else {
+      let header: ProtectedHeaderParameters;
+      try {
+        header = decodeProtectedHeader(token);
+      } catch {
+        throw invalidToken();
+      }
+      this.#checkTyp(header.typ);
+      [issuer, keys] = await Promise.all([this.#provider.issuer(), this.keySet()]);
+    }
     let verified: JWTVerifyResult;
     try {
       verified = await jwtVerify(token, keys.resolve, {
@@ -105,20 +117,23 @@ export class AccessTokenVerifier {
       throw invalidToken();
     }
     const { payload, protectedHeader } = verified;
-    const { typ, kid } = protectedHeader;
-    if (typ !== undefined && (typeof typ !== "string" || !this.#acceptsTyp(typ))) {
-      throw invalidToken();
-    }
+    this.#checkTyp(protectedHeader.typ);
     for (const marker of ID_TOKEN_MARKERS) if (marker in payload) throw invalidToken();
     const typClaim = payload.typ;
     if (typeof typClaim === "string" && NON_ACCESS_TYP_CLAIMS.has(typClaim.toLowerCase())) {
       throw invalidToken();
     }
-    return { token: toIDToken(payload, this.#rolePaths), kid };
+    return { token: toIDToken(payload, this.#rolePaths), kid: protectedHeader.kid };
   }
 
-  /** RFC 7515 §4.1.9: `typ` compares case-insensitively, with or without `application/`. */
-  #acceptsTyp(typ: string): boolean {
-    return this.#acceptedTypes.has(normaliseMediaType(typ));
+  /**
+   * Refuses a `typ` outside the accepted types (absent is fine). RFC 7515 §4.1.9: `typ`
+   * compares case-insensitively, with or without `application/`.
+   */
+  #checkTyp(typ: unknown): void {
+    if (typ === undefined) return;
+    if (typeof typ !== "string" || !this.#acceptedTypes.has(normaliseMediaType(typ))) {
+      throw invalidToken();
+    }
   }
 }

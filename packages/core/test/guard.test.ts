@@ -495,7 +495,6 @@ describe("the IdP's keys and metadata", () => {
     }
   });
 
-
   it("a flood of unknown kids after the keys are cached fetches the JWKS at most once more", async () => {
     const guard = newAuth();
     const before = jwksHits();

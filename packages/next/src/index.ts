@@ -76,12 +76,15 @@ export class NextOIDCAuth extends OIDCAuth {
     handler: AuthenticatedHandler<R, C, IDToken>,
     options: GuardOptions = {},
   ): RouteHandler<R, C> {
+    const guard = this.guard(options);
     return async (request, context) => {
-      let token: IDToken;
-      try {
-        token = await this.authenticate(request, options);
-      } catch (err) {
-        return errorResponse(err);
+      let token = guard.cached(request);
+      if (token === undefined) {
+        try {
+          token = await guard.authenticate(request);
+        } catch (err) {
+          return errorResponse(err);
+        }
       }
       return handler(request, { ...context, token });
     };
@@ -95,8 +98,9 @@ export class NextOIDCAuth extends OIDCAuth {
     handler: AuthenticatedHandler<R, C, IDToken | null>,
     options: GuardOptions = {},
   ): RouteHandler<R, C> {
+    const guard = this.guard(options);
     return async (request, context) => {
-      const token = await this.authenticate(request, { ...options, optional: true });
+      const token = guard.cached(request) ?? (await guard.optional(request));
       return handler(request, { ...context, token });
     };
   }

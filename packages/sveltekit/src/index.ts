@@ -97,6 +97,7 @@ export class SvelteKitOIDCAuth extends OIDCAuth {
     const authPaths = new Set(this.endpoints.map((e) => `${base}${e.path}`));
     const trusted = options.csrf === false ? ["*"] : (options.csrf?.trustedOrigins ?? []);
     const csrf = trusted.includes("*") ? undefined : trusted;
+    const everyone = this.guard();
     return async ({ event, resolve }) => {
       // The path of the request itself (event.url drops `/__data.json`), as the core matches it.
       if (authPaths.has(new URL(event.request.url).pathname)) {
@@ -104,7 +105,10 @@ export class SvelteKitOIDCAuth extends OIDCAuth {
       }
       const refused = csrf && refuseCrossSiteForm(event.request, csrf);
       if (refused) return refused;
-      setToken(event.locals, await this.authenticate(event.request, { optional: true }));
+      setToken(
+        event.locals,
+        everyone.cached(event.request) ?? (await everyone.optional(event.request)),
+      );
       return resolve(event);
     };
   }
@@ -118,12 +122,15 @@ export class SvelteKitOIDCAuth extends OIDCAuth {
     handler: (event: AuthenticatedEvent<E>) => MaybePromise<Response>,
     options: GuardOptions = {},
   ): (event: E) => Promise<Response> {
+    const guard = this.guard(options);
     return async (event) => {
-      let token: IDToken;
-      try {
-        token = await this.authenticate(event.request, options);
-      } catch (err) {
-        return errorResponse(err);
+      let token = guard.cached(event.request);
+      if (token === undefined) {
+        try {
+          token = await guard.authenticate(event.request);
+        } catch (err) {
+          return errorResponse(err);
+        }
       }
       setToken(event.locals, token);
       return handler(event as AuthenticatedEvent<E>);

@@ -1,4 +1,10 @@
-import { decodeJwt, type JWTVerifyGetKey, errors as joseErrors, jwtVerify } from "jose";
+import {
+  decodeJwt,
+  decodeProtectedHeader,
+  type JWTVerifyGetKey,
+  errors as joseErrors,
+  jwtVerify,
+} from "jose";
 import type { IDToken } from "../claims.js";
 import { toIDToken } from "../claims.js";
 import type { ResolvedConfig } from "../config.js";
@@ -38,13 +44,19 @@ export class BrokerTokenVerifier {
   async verifyWithKid(token: string): Promise<VerifiedToken> {
     if (token.length > this.#config.maxTokenBytes || token.split(".").length !== 3)
       throw invalidToken();
+    // Issuer and type first: they choose the keys, and a token of another kind is refused
+    // without touching the store or a peer.
     let iss: unknown;
+    let typ: unknown;
     try {
       iss = decodeJwt(token).iss;
+      typ = decodeProtectedHeader(token).typ;
     } catch {
       throw invalidToken();
     }
-    if (typeof iss !== "string") throw invalidToken();
+    if (typeof iss !== "string" || typeof typ !== "string" || !AT_JWT.test(typ)) {
+      throw invalidToken();
+    }
     let resolve: JWTVerifyGetKey;
     if (iss === this.#issuer) {
       resolve = this.#keys.resolve as JWTVerifyGetKey;
@@ -61,9 +73,7 @@ export class BrokerTokenVerifier {
         clockTolerance: this.#config.clockToleranceSec,
         requiredClaims: ["exp", "iat", "iss", "sub", "jti"],
       });
-      const { typ, kid } = protectedHeader;
-      if (typeof typ !== "string" || !AT_JWT.test(typ)) throw invalidToken();
-      return { token: toIDToken(payload, ["roles"]), kid };
+      return { token: toIDToken(payload, ["roles"]), kid: protectedHeader.kid };
     } catch (err) {
       if (err instanceof OIDCAuthError) throw err;
       if (!(err instanceof joseErrors.JOSEError)) {
