@@ -199,11 +199,13 @@ export class OIDCAuth {
    */
   guard(options: Omit<AuthenticateOptions, "optional"> = {}): RouteGuard {
     const constraints = this.#constraints(options);
+    const unconstrained = !constraints.scopes && Object.keys(constraints.claims).length === 0;
     const cache = this.#tokenCache;
     return {
       cached: (request) => {
         const token = cache.lookupBearer(request.headers.get("authorization"));
-        return token !== undefined && satisfies(token, constraints) ? token : undefined;
+        if (token === undefined || unconstrained) return token;
+        return satisfies(token, constraints) ? token : undefined;
       },
       authenticate: (request) => this.#verifyRequest(request, constraints).catch(this.#refuse),
       optional: (request) => this.#verifyRequest(request, constraints).catch(this.#refuseOptional),

@@ -54,7 +54,7 @@ export class HonoOIDCAuth extends OIDCAuth {
    *   synchronous when the handler is: Hono runs any route with middleware asynchronously.
    */
   required(options?: GuardOptions): MiddlewareHandler<OIDCAuthEnv>;
-  required<P extends string = string>(
+  required<P extends string = any>(
     handler: Handler<OIDCAuthEnv, P>,
     options?: GuardOptions,
   ): Handler<OIDCAuthEnv, P>;
@@ -84,7 +84,7 @@ export class HonoOIDCAuth extends OIDCAuth {
    * handler with `optional(handler, options?)`.
    */
   optional(options?: GuardOptions): MiddlewareHandler<OptionalOIDCAuthEnv>;
-  optional<P extends string = string>(
+  optional<P extends string = any>(
     handler: Handler<OptionalOIDCAuthEnv, P>,
     options?: GuardOptions,
   ): Handler<OptionalOIDCAuthEnv, P>;

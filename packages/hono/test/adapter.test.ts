@@ -256,6 +256,31 @@ describe("required(handler) on a cache hit", () => {
     expect(auth.tokenCacheStats).toMatchObject({ hits: 2, misses: 1 });
   });
 
+  it("passes route parameters through, typed when the path is named", async () => {
+    const auth = new HonoOIDCAuth(options());
+    const app = new Hono();
+    app.get(
+      "/items/:id",
+      auth.required<"/items/:id">((c) => {
+        expectTypeOf(c.req.param("id")).toEqualTypeOf<string>();
+        return c.json({ id: c.req.param("id"), sub: c.get("token").sub });
+      }),
+    );
+    app.get(
+      "/untyped/:id",
+      auth.optional((c) => {
+        expectTypeOf(c.req.param("id")).toEqualTypeOf<string | undefined>();
+        return c.json({ id: c.req.param("id") ?? null, sub: c.get("token")?.sub ?? null });
+      }),
+    );
+    for (let i = 0; i < 2; i++) {
+      const item = await app.request("/items/42", bearer(alice)); // a miss, then a hit
+      expect(await item.json()).toEqual({ id: "42", sub: "u-alice" });
+    }
+    const untyped = await app.request("/untyped/7");
+    expect(await untyped.json()).toEqual({ id: "7", sub: null });
+  });
+
   it("refuses a cached token a route's scopes do not allow, through the slow path", async () => {
     const auth = new HonoOIDCAuth(options());
     const app = new Hono();
