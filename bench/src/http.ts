@@ -216,7 +216,10 @@ export async function httpBench(idp: DevIdp, opts: { rounds: number; seconds: nu
         ]),
       ),
     );
-    const over = (a: string, b: string) => `+${(cpu(a, 50) - cpu(b, 50)).toFixed(1)} µs`;
+    const over = (a: string, b: string) => {
+      const delta = cpu(a, 50) - cpu(b, 50);
+      return `${delta < 0 ? "−" : "+"}${Math.abs(delta).toFixed(1)} µs`;
+    };
     console.log(
       `Server CPU per request at 50 connections: over the public route, the middleware floor ${over("floor", "public")}, the hash floor ${over("hashFloor", "public")}, a cache hit ${over("hitWrap", "public")} with required(handler) and ${over("hit", "public")} as middleware; over bare jose, a cache miss ${over("missWrap", "jose")} with required(handler) and ${over("miss", "jose")} as middleware, and ${over("missNoCache", "jose")} with the cache disabled.`,
     );
