@@ -186,9 +186,10 @@ export class OIDCAuth {
     options: AuthenticateOptions & { optional: true },
   ): Promise<IDToken | null>;
   authenticate(request: Request, options?: AuthenticateOptions): Promise<IDToken>;
-  authenticate(request: Request, options: AuthenticateOptions = {}): Promise<IDToken | null> {
-    const verified = this.#verifyRequest(request, this.#constraints(options));
-    return verified.catch(options.optional ? this.#refuseOptional : this.#refuse);
+  authenticate(request: Request, options?: AuthenticateOptions): Promise<IDToken | null> {
+    const opts = options ?? {}; // also null, from JavaScript
+    const verified = this.#verifyRequest(request, this.#constraints(opts));
+    return verified.catch(opts.optional ? this.#refuseOptional : this.#refuse);
   }
 
   /**
@@ -197,8 +198,8 @@ export class OIDCAuth {
    * answers a token the verified-token cache holds synchronously, so an adapter can keep
    * the route synchronous on the hot path.
    */
-  guard(options: Omit<AuthenticateOptions, "optional"> = {}): RouteGuard {
-    const constraints = this.#constraints(options);
+  guard(options?: Omit<AuthenticateOptions, "optional">): RouteGuard {
+    const constraints = this.#constraints(options ?? {});
     const unconstrained = !constraints.scopes && Object.keys(constraints.claims).length === 0;
     const cache = this.#tokenCache;
     return {
