@@ -90,15 +90,20 @@ export class ResilientKeySet {
   };
 
   async #resolveRemote(header: JWSHeaderParameters, token: FlattenedJWSInput): Promise<CryptoKey> {
+    const setBefore = this.#cache.jwks;
     try {
       const key = (await this.#remote(header, token)) as CryptoKey;
       this.#remember();
+      // Remembered only if no other set was loaded meanwhile: a key chosen from the set
+      // before a reload must never answer for the set after it (its kid may be gone).
       const jwks = this.#cache.jwks;
-      if (jwks !== this.#chosenFrom) {
-        this.#chosen = new Map();
-        this.#chosenFrom = jwks;
+      if (jwks !== undefined && jwks === setBefore) {
+        if (jwks !== this.#chosenFrom) {
+          this.#chosen = new Map();
+          this.#chosenFrom = jwks;
+        }
+        this.#chosen.set(choiceKey(header), key);
       }
-      this.#chosen.set(choiceKey(header), key);
       return key;
     } catch (err) {
       if (err instanceof errors.JWKSNoMatchingKey) {
