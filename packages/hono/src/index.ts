@@ -54,6 +54,7 @@ export class HonoOIDCAuth extends OIDCAuth {
    *   synchronous when the handler is: Hono runs any route with middleware asynchronously.
    */
   required(options?: GuardOptions): MiddlewareHandler<OIDCAuthEnv>;
+  // biome-ignore lint/suspicious/noExplicitAny: Hono's own default path of a handler built apart from its route
   required<P extends string = any>(
     handler: Handler<OIDCAuthEnv, P>,
     options?: GuardOptions,
@@ -84,6 +85,7 @@ export class HonoOIDCAuth extends OIDCAuth {
    * handler with `optional(handler, options?)`.
    */
   optional(options?: GuardOptions): MiddlewareHandler<OptionalOIDCAuthEnv>;
+  // biome-ignore lint/suspicious/noExplicitAny: Hono's own default path of a handler built apart from its route
   optional<P extends string = any>(
     handler: Handler<OptionalOIDCAuthEnv, P>,
     options?: GuardOptions,
