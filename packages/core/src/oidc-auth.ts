@@ -17,14 +17,17 @@ import { Transactions } from "./transactions.js";
 import { AccessTokenVerifier, extractBearerToken } from "./verify.js";
 
 /**
- * The guard of one route (see {@link OIDCAuth.guard}). `cached` never throws and never
- * waits: it answers the token only when the verified-token cache holds it and the route's
- * constraints hold, and undefined for everything else, which `authenticate` then decides.
+ * The guard of one route (see {@link OIDCAuth.guard}). `check` answers synchronously when
+ * the verified-token cache holds the request's token and the route's constraints pass,
+ * and a promise otherwise; it never throws, every refusal is a rejected promise. The
+ * token is hashed once per request either way.
  */
 export interface RouteGuard {
-  /** The request's token, synchronously, if the cache holds it and it passes; else undefined. */
-  cached(request: Request): IDToken | undefined;
-  /** The verified token; throws {@link OIDCAuthError} (401, 403 or 503). */
+  /** The verified token, synchronously on a cache hit; rejects with {@link OIDCAuthError}. */
+  check(request: Request): IDToken | Promise<IDToken>;
+  /** Like `check`, with `null` for a request without an acceptable token. */
+  checkOptional(request: Request): IDToken | Promise<IDToken | null>;
+  /** The verified token; rejects with {@link OIDCAuthError} (401, 403 or 503). */
   authenticate(request: Request): Promise<IDToken>;
   /** The verified token, or `null` for a request without an acceptable one. */
   optional(request: Request): Promise<IDToken | null>;
@@ -194,19 +197,35 @@ export class OIDCAuth {
 
   /**
    * The guard of one route, prepared once: the route's constraints are merged with the
-   * configured ones here rather than on every request, and {@link RouteGuard.cached}
+   * configured ones here rather than on every request, and {@link RouteGuard.check}
    * answers a token the verified-token cache holds synchronously, so an adapter can keep
    * the route synchronous on the hot path.
    */
   guard(options?: Omit<AuthenticateOptions, "optional">): RouteGuard {
     const constraints = this.#constraints(options ?? {});
     const unconstrained = !constraints.scopes && Object.keys(constraints.claims).length === 0;
-    const cache = this.#tokenCache;
+    const check = (request: Request): IDToken | Promise<IDToken> => {
+      const answer = this.#tokenCache.verifyBearer(
+        request.headers.get("authorization"),
+        this.#verifyUncached,
+      );
+      if (
+        answer !== undefined &&
+        !(answer instanceof Promise) &&
+        (unconstrained || satisfies(answer, constraints))
+      ) {
+        return answer;
+      }
+      return this.#settle(answer, request, constraints);
+    };
     return {
-      cached: (request) => {
-        const token = cache.lookupBearer(request.headers.get("authorization"));
-        if (token === undefined || unconstrained) return token;
-        return satisfies(token, constraints) ? token : undefined;
+      check: (request) => {
+        const answer = check(request);
+        return answer instanceof Promise ? answer.catch(this.#refuse) : answer;
+      },
+      checkOptional: (request) => {
+        const answer = check(request);
+        return answer instanceof Promise ? answer.catch(this.#refuseOptional) : answer;
       },
       authenticate: (request) => this.#verifyRequest(request, constraints).catch(this.#refuse),
       optional: (request) => this.#verifyRequest(request, constraints).catch(this.#refuseOptional),
@@ -259,10 +278,25 @@ export class OIDCAuth {
     return this.#broker;
   }
 
-  async #verifyRequest(request: Request, constraints: RouteConstraints): Promise<IDToken> {
-    const token =
-      this.#tokenCache.lookupBearer(request.headers.get("authorization")) ??
-      (await this.#verifyBearerToken(request));
+  /** The request's token checked against the route's constraints (hashed once). */
+  #verifyRequest(request: Request, constraints: RouteConstraints): Promise<IDToken> {
+    const answer = this.#tokenCache.verifyBearer(
+      request.headers.get("authorization"),
+      this.#verifyUncached,
+    );
+    return this.#settle(answer, request, constraints);
+  }
+
+  /**
+   * Finishes a check: waits for the cache's answer, or, for a header the cache did not
+   * take (other spellings, no cache), parses it and verifies; then the constraints.
+   */
+  async #settle(
+    answer: IDToken | Promise<IDToken> | undefined,
+    request: Request,
+    constraints: RouteConstraints,
+  ): Promise<IDToken> {
+    const token = await (answer ?? this.#verifyBearerToken(request));
     requireScopes(token, constraints.scopes);
     requireClaims(token, constraints.claims);
     return token;

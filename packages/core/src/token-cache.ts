@@ -122,24 +122,27 @@ export class TokenCache {
   }
 
   /**
-   * The cached claims of the token of an `Authorization` header in its usual form,
-   * `Bearer <token>`, synchronously; undefined for anything else (the caller then parses
-   * the header and calls {@link verify}). Only tokens of `extractBearerToken`'s syntax are
-   * stored, so a hit here is a header that function accepts, with that very token.
+   * The verification of the token of an `Authorization` header in its usual form,
+   * `Bearer <token>` with a token of the bearer syntax, hashing the token once: the cached
+   * claims synchronously, else the promise of {@link verify}'s answer. Undefined for any
+   * other header, with the cache disabled, and where hashing is asynchronous (Web
+   * Crypto): the caller then parses the header itself and calls {@link verify}. Only
+   * tokens of that syntax are ever stored, so a hit is a header `extractBearerToken`
+   * accepts, with that very token.
    */
-  lookupBearer(authorization: string | null): IDToken | undefined {
+  verifyBearer(
+    authorization: string | null,
+    verifyUncached: VerifyUncached,
+  ): IDToken | Promise<IDToken> | undefined {
     if (authorization === null || !authorization.startsWith("Bearer ")) return undefined;
-    return this.lookup(authorization.slice(7));
-  }
-
-  /**
-   * The cached claims of `token` if they are valid now, synchronously; undefined
-   * otherwise, and always where hashing is asynchronous (Web Crypto).
-   */
-  lookup(token: string): IDToken | undefined {
+    const token = authorization.slice(7);
     const { capacity, maxTokenBytes } = this.#options;
     if (!nodeHash || capacity === 0 || token.length > maxTokenBytes) return undefined;
-    return this.#read(nodeHash("sha256", token, "base64"));
+    const key = nodeHash("sha256", token, "base64");
+    const cached = this.#read(key);
+    if (cached !== undefined) return cached;
+    if (!TOKEN_SYNTAX.test(token)) return undefined;
+    return this.#verifyMiss(key, token, verifyUncached);
   }
 
   /**
@@ -161,7 +164,13 @@ export class TokenCache {
   /** {@link verify} once the token's key is known (no promise layer of its own). */
   #verifyKeyed(key: string, token: string, verifyUncached: VerifyUncached): Promise<IDToken> {
     const cached = this.#read(key);
-    if (cached !== undefined) return Promise.resolve(cached);
+    return cached !== undefined
+      ? Promise.resolve(cached)
+      : this.#verifyMiss(key, token, verifyUncached);
+  }
+
+  /** A token the cache does not hold: its verification, shared by concurrent callers. */
+  #verifyMiss(key: string, token: string, verifyUncached: VerifyUncached): Promise<IDToken> {
     let pending = this.#pending.get(key);
     if (pending === undefined) {
       this.#misses++;

@@ -440,33 +440,54 @@ describe("verifyToken()", () => {
 });
 
 describe("guard(): a route's guard prepared once", () => {
-  it("answers a cached token synchronously, and only once it has been verified", async () => {
-    const guarded = newAuth();
-    const route = guarded.guard();
-    expect(route.cached(request(alice))).toBeUndefined();
-    expect((await route.authenticate(request(alice))).sub).toBe("u-alice");
-    expect(route.cached(request(alice))?.sub).toBe("u-alice");
-    expect(route.cached(request(alice, "bearer"))).toBeUndefined(); // other spellings: slow path
-    expect(route.cached(request(undefined))).toBeUndefined();
-    expect(route.cached(request(`${alice}x`))).toBeUndefined();
+  it("check() answers a cached token synchronously, anything else as a promise", async () => {
+    const route = newAuth().guard();
+    const first = route.check(request(alice));
+    expect(first).toBeInstanceOf(Promise); // not verified yet
+    expect((await first).sub).toBe("u-alice");
+    const hit = route.check(request(alice));
+    expect(hit).not.toBeInstanceOf(Promise);
+    expect((hit as IDToken).sub).toBe("u-alice");
+    const otherSpelling = route.check(request(alice, "bearer"));
+    expect(otherSpelling).toBeInstanceOf(Promise); // parsed and checked the long way
+    expect((await otherSpelling).sub).toBe("u-alice");
+    await expectStatus(Promise.resolve(route.check(request(undefined))), 401, "invalid_token");
+    await expectStatus(Promise.resolve(route.check(request(`${alice}x`))), 401, "invalid_token");
   });
 
-  it("never answers a cached token its scopes or claims refuse; authenticate() says why", async () => {
+  it("never answers a cached token its scopes or claims refuse; the promise says why", async () => {
     const guarded = newAuth({ claims: { groups: ["/staff"] } });
     expect((await guarded.guard().authenticate(request(alice))).sub).toBe("u-alice");
     const scoped = guarded.guard({ scopes: "api" });
-    expect(scoped.cached(request(alice))).toBeUndefined();
+    const refused = scoped.check(request(alice));
+    expect(refused).toBeInstanceOf(Promise);
+    await expectStatus(Promise.resolve(refused), 403, "insufficient_scope");
     await expectStatus(scoped.authenticate(request(alice)), 403, "insufficient_scope");
+    expect(await scoped.checkOptional(request(alice))).toBeNull();
     expect(await scoped.optional(request(alice))).toBeNull();
     // Route claims join the configured ones: alice has role admin and group /staff.
-    expect(guarded.guard({ claims: { roles: ["admin"] } }).cached(request(alice))?.sub).toBe(
-      "u-alice",
-    );
+    const admins = guarded.guard({ claims: { roles: ["admin"] } });
+    expect((admins.check(request(alice)) as IDToken).sub).toBe("u-alice");
     // bob is not in /staff: the configured constraint still applies on a route with its own.
     expect((await guarded.verifyToken(bob)).sub).toBe("u-bob");
-    const rolesOnly = guarded.guard({ claims: { roles: ["user"] } });
-    expect(rolesOnly.cached(request(bob))).toBeUndefined();
-    await expectStatus(rolesOnly.authenticate(request(bob)), 403, "access_denied");
+    const users = guarded.guard({ claims: { roles: ["user"] } });
+    await expectStatus(Promise.resolve(users.check(request(bob))), 403, "access_denied");
+    await expectStatus(users.authenticate(request(bob)), 403, "access_denied");
+  });
+
+  it("verifies a new token once: check() hashes it once and shares the verification", async () => {
+    const guarded = newAuth();
+    const route = guarded.guard();
+    const token = await idp.mintAccessToken("bob", { scope: "openid" });
+    const before = guarded.tokenCacheStats;
+    const answers = await Promise.all([route.check(request(token)), route.check(request(token))]);
+    expect(answers.map((t) => t.sub)).toEqual(["u-bob", "u-bob"]);
+    expect(route.check(request(token))).not.toBeInstanceOf(Promise);
+    const after = guarded.tokenCacheStats;
+    expect({ misses: after.misses - before.misses, hits: after.hits - before.hits }).toEqual({
+      misses: 1,
+      hits: 1,
+    });
   });
 
   it("answers 401 from authenticate() and null from optional() for a missing token", async () => {

@@ -514,16 +514,41 @@ describe("TokenCache", () => {
     const odd = `${jwtShaped("1")} `;
     expect((await cache.verify(odd, verifiedBy("k1", "a"))).sub).toBe("a");
     expect(cache.stats().size).toBe(0);
-    expect(cache.lookupBearer(`Bearer ${odd}`)).toBeUndefined();
+    const fromHeader = vi.fn(verifiedBy("k1", "a"));
+    expect(cache.verifyBearer(`Bearer ${odd}`, fromHeader)).toBeUndefined(); // caller parses it
+    expect(fromHeader).not.toHaveBeenCalled();
   });
 
   it("answers a stored token synchronously from the Authorization header", async () => {
     const cache = new TokenCache(options);
     const token = jwtShaped("1");
-    await cache.verify(token, verifiedBy("k1", "a"));
-    expect(cache.lookupBearer(`Bearer ${token}`)?.sub).toBe("a");
-    expect(cache.lookupBearer(`bearer ${token}`)).toBeUndefined();
-    expect(cache.lookupBearer(null)).toBeUndefined();
+    const verifier = vi.fn(verifiedBy("k1", "a"));
+    await cache.verify(token, verifier);
+    expect((cache.verifyBearer(`Bearer ${token}`, verifier) as IDToken).sub).toBe("a");
+    expect(cache.verifyBearer(`bearer ${token}`, verifier)).toBeUndefined();
+    expect(cache.verifyBearer(null, verifier)).toBeUndefined();
+    expect(verifier).toHaveBeenCalledTimes(1);
+  });
+
+  it("verifies a new token from the header once for concurrent callers, then answers it", async () => {
+    const cache = new TokenCache(options);
+    const header = `Bearer ${jwtShaped("2")}`;
+    const verifier = vi.fn(verifiedBy("k1", "b"));
+    const first = cache.verifyBearer(header, verifier);
+    const second = cache.verifyBearer(header, verifier);
+    expect(first).toBeInstanceOf(Promise);
+    expect(second).toBe(first);
+    expect((await first)?.sub).toBe("b");
+    expect((cache.verifyBearer(header, verifier) as IDToken).sub).toBe("b");
+    expect(verifier).toHaveBeenCalledTimes(1);
+    expect(cache.stats()).toMatchObject({ hits: 1, misses: 1, size: 1 });
+  });
+
+  it("leaves headers to the caller with the cache disabled", async () => {
+    const cache = new TokenCache({ ...options, capacity: 0 });
+    const verifier = vi.fn(verifiedBy("k1", "a"));
+    expect(cache.verifyBearer(`Bearer ${jwtShaped("3")}`, verifier)).toBeUndefined();
+    expect(verifier).not.toHaveBeenCalled();
   });
 
   it("does not hash tokens longer than maxTokenBytes: the verifier refuses them", async () => {

@@ -67,12 +67,12 @@ export class HonoOIDCAuth extends OIDCAuth {
     const guard = this.guard((handler ? second : (first as GuardOptions | undefined)) ?? {});
     const run = handler ?? ((_c: Context<OIDCAuthEnv, P>, next: Next) => next());
     return (c: Context<OIDCAuthEnv, P>, next: Next) => {
-      const cached = guard.cached(c.req.raw);
-      if (cached !== undefined) {
-        c.set("token", cached);
+      const answer = guard.check(c.req.raw);
+      if (!(answer instanceof Promise)) {
+        c.set("token", answer);
         return run(c, next);
       }
-      return guard.authenticate(c.req.raw).then((token) => {
+      return answer.then((token) => {
         c.set("token", token);
         return run(c, next);
       }, errorResponse);
@@ -98,12 +98,12 @@ export class HonoOIDCAuth extends OIDCAuth {
     const guard = this.guard((handler ? second : (first as GuardOptions | undefined)) ?? {});
     const run = handler ?? ((_c: Context<OptionalOIDCAuthEnv, P>, next: Next) => next());
     return (c: Context<OptionalOIDCAuthEnv, P>, next: Next) => {
-      const cached = guard.cached(c.req.raw);
-      if (cached !== undefined) {
-        c.set("token", cached);
+      const answer = guard.checkOptional(c.req.raw);
+      if (!(answer instanceof Promise)) {
+        c.set("token", answer);
         return run(c, next);
       }
-      return guard.optional(c.req.raw).then((token) => {
+      return answer.then((token) => {
         c.set("token", token);
         return run(c, next);
       });

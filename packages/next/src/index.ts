@@ -78,13 +78,11 @@ export class NextOIDCAuth extends OIDCAuth {
   ): RouteHandler<R, C> {
     const guard = this.guard(options);
     return async (request, context) => {
-      let token = guard.cached(request);
-      if (token === undefined) {
-        try {
-          token = await guard.authenticate(request);
-        } catch (err) {
-          return errorResponse(err);
-        }
+      let token: IDToken;
+      try {
+        token = await guard.check(request);
+      } catch (err) {
+        return errorResponse(err);
       }
       return handler(request, { ...context, token });
     };
@@ -100,7 +98,7 @@ export class NextOIDCAuth extends OIDCAuth {
   ): RouteHandler<R, C> {
     const guard = this.guard(options);
     return async (request, context) => {
-      const token = guard.cached(request) ?? (await guard.optional(request));
+      const token = await guard.checkOptional(request);
       return handler(request, { ...context, token });
     };
   }

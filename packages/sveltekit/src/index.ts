@@ -105,10 +105,7 @@ export class SvelteKitOIDCAuth extends OIDCAuth {
       }
       const refused = csrf && refuseCrossSiteForm(event.request, csrf);
       if (refused) return refused;
-      setToken(
-        event.locals,
-        everyone.cached(event.request) ?? (await everyone.optional(event.request)),
-      );
+      setToken(event.locals, await everyone.checkOptional(event.request));
       return resolve(event);
     };
   }
@@ -124,13 +121,11 @@ export class SvelteKitOIDCAuth extends OIDCAuth {
   ): (event: E) => Promise<Response> {
     const guard = this.guard(options);
     return async (event) => {
-      let token = guard.cached(event.request);
-      if (token === undefined) {
-        try {
-          token = await guard.authenticate(event.request);
-        } catch (err) {
-          return errorResponse(err);
-        }
+      let token: IDToken;
+      try {
+        token = await guard.check(event.request);
+      } catch (err) {
+        return errorResponse(err);
       }
       setToken(event.locals, token);
       return handler(event as AuthenticatedEvent<E>);
