@@ -475,7 +475,7 @@ describe("guard(): a route's guard prepared once", () => {
     await expectStatus(users.authenticate(request(bob)), 403, "access_denied");
   });
 
-  it("verifies a new token once: check() hashes it once and shares the verification", async () => {
+  it("verifies a new token once for concurrent check() calls, then answers it from the cache", async () => {
     const guarded = newAuth();
     const route = guarded.guard();
     const token = await idp.mintAccessToken("bob", { scope: "openid" });

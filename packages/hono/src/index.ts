@@ -1,6 +1,6 @@
 import type { AuthenticateOptions, IDToken, OIDCAuthOptions } from "@oidc-auth/core";
 import { errorResponse, OIDCAuth } from "@oidc-auth/core";
-import type { Context, Handler, MiddlewareHandler, Next } from "hono";
+import type { Handler, MiddlewareHandler } from "hono";
 import { Hono } from "hono";
 
 /** Context variables the guards set: `c.get("token")`. */
@@ -63,20 +63,9 @@ export class HonoOIDCAuth extends OIDCAuth {
     first?: GuardOptions | Handler<OIDCAuthEnv, P>,
     second?: GuardOptions,
   ): MiddlewareHandler<OIDCAuthEnv> | Handler<OIDCAuthEnv, P> {
-    const handler = typeof first === "function" ? first : undefined;
-    const guard = this.guard((handler ? second : (first as GuardOptions | undefined)) ?? {});
-    const run = handler ?? ((_c: Context<OIDCAuthEnv, P>, next: Next) => next());
-    return (c: Context<OIDCAuthEnv, P>, next: Next) => {
-      const answer = guard.check(c.req.raw);
-      if (!(answer instanceof Promise)) {
-        c.set("token", answer);
-        return run(c, next);
-      }
-      return answer.then((token) => {
-        c.set("token", token);
-        return run(c, next);
-      }, errorResponse);
-    };
+    const { handler, options } = guardArguments(first, second);
+    const guard = this.guard(options);
+    return guardedRoute((request) => guard.check(request), handler, errorResponse);
   }
 
   /**
@@ -94,21 +83,44 @@ export class HonoOIDCAuth extends OIDCAuth {
     first?: GuardOptions | Handler<OptionalOIDCAuthEnv, P>,
     second?: GuardOptions,
   ): MiddlewareHandler<OptionalOIDCAuthEnv> | Handler<OptionalOIDCAuthEnv, P> {
-    const handler = typeof first === "function" ? first : undefined;
-    const guard = this.guard((handler ? second : (first as GuardOptions | undefined)) ?? {});
-    const run = handler ?? ((_c: Context<OptionalOIDCAuthEnv, P>, next: Next) => next());
-    return (c: Context<OptionalOIDCAuthEnv, P>, next: Next) => {
-      const answer = guard.checkOptional(c.req.raw);
-      if (!(answer instanceof Promise)) {
-        c.set("token", answer);
-        return run(c, next);
-      }
-      return answer.then((token) => {
-        c.set("token", token);
-        return run(c, next);
-      });
-    };
+    const { handler, options } = guardArguments(first, second);
+    const guard = this.guard(options);
+    return guardedRoute((request) => guard.checkOptional(request), handler);
   }
+}
+
+/** `(options?)` or `(handler, options?)`: the arguments of `required()` and `optional()`. */
+function guardArguments<H>(
+  first: GuardOptions | H | undefined,
+  second: GuardOptions | undefined,
+): { handler: H | undefined; options: GuardOptions } {
+  return typeof first === "function"
+    ? { handler: first, options: second ?? {} }
+    : { handler: undefined, options: (first as GuardOptions | undefined) ?? {} };
+}
+
+/**
+ * The guard as Hono middleware (no handler) or as the wrapper of one handler: sets
+ * `token`, then runs the handler or the next one. An answer the guard has at once keeps
+ * the route synchronous; a refusal becomes `refused`'s response (none for `optional`).
+ */
+function guardedRoute<T, P extends string>(
+  check: (request: Request) => T | Promise<T>,
+  handler: Handler<{ Variables: { token: T } }, P> | undefined,
+  refused?: (err: unknown) => Response,
+): Handler<{ Variables: { token: T } }, P> {
+  const run = handler ?? ((_c, next) => next());
+  return (c, next) => {
+    const answer = check(c.req.raw);
+    if (!(answer instanceof Promise)) {
+      c.set("token", answer);
+      return run(c, next);
+    }
+    return answer.then((token) => {
+      c.set("token", token);
+      return run(c, next);
+    }, refused);
+  };
 }
 
 /** Options of `required()` and `optional()`: the route's scope and claim constraints. */

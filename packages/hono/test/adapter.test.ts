@@ -5,6 +5,7 @@ import { Hono } from "hono";
 import { afterAll, beforeAll, describe, expect, expectTypeOf, it } from "vitest";
 import type { AdapterFixture } from "../../../test-support/adapter-fixture.js";
 import { startAdapterFixture } from "../../../test-support/adapter-fixture.js";
+import { expectJsonError } from "../../../test-support/assertions.js";
 import type { IDToken, OIDCAuthEnv, OIDCAuthOptions, OptionalOIDCAuthEnv } from "../src/index.js";
 import { HonoOIDCAuth } from "../src/index.js";
 
@@ -23,15 +24,6 @@ function bearer(token: string | undefined): RequestInit {
 
 function loginPath(path: string): string {
   return `${path}?${new URLSearchParams({ redirect_uri: REDIRECT_URI })}`;
-}
-
-async function expectJsonError(response: Response, status: number, error: string) {
-  expect(response.status).toBe(status);
-  expect(response.headers.get("content-type")).toMatch(/^application\/json/);
-  const body = (await response.json()) as Record<string, string>;
-  expect(body.error).toBe(error);
-  expect(body.error_description).toEqual(expect.any(String));
-  return body;
 }
 
 beforeAll(async () => {
