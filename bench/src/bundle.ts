@@ -47,7 +47,7 @@ async function bundle(entry: string, external: string[]) {
 /**
  * Bundle size of the edge entry points (esbuild, minified, gzip -9), dependencies
  * included and peer dependencies (the framework itself) left out. An adapter that does
- * not exist yet is reported as not present and picked up once its src/index.ts exists.
+ * not exist yet is reported as not present and picked up once it is built (dist/index.js).
  */
 export async function bundleBench() {
   section("4. bundle size of the edge entry points (esbuild --bundle --minify, gzip -9)");
@@ -56,7 +56,7 @@ export async function bundleBench() {
   let honoParts: Map<string, number> | undefined;
   for (const name of ENTRIES) {
     const dir = `${repo}packages/${name}`;
-    const entry = `${dir}/src/index.ts`;
+    const entry = `${dir}/dist/index.js`;
     if (!existsSync(entry)) {
       rows.push([`@oidc-auth/${name}`, "not present", "", ""]);
       continue;

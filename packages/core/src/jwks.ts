@@ -1,4 +1,5 @@
 import {
+  type CryptoKey,
   createLocalJWKSet,
   createRemoteJWKSet,
   customFetch,

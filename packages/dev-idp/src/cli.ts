@@ -1,4 +1,4 @@
-#!/usr/bin/env tsx
+#!/usr/bin/env node
 // Starts the dev IdP: HOST (default 127.0.0.1) and PORT (default 9400) from the environment.
 import { startDevIdp } from "./provider.js";
 

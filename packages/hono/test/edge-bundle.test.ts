@@ -1,18 +1,22 @@
 import { fileURLToPath } from "node:url";
+import { gzipSync } from "node:zlib";
 import { build } from "esbuild";
 import { describe, expect, it } from "vitest";
 
+// The built output, as it is published (`pnpm test` builds first).
 const entries = {
-  core: fileURLToPath(new URL("../../core/src/index.ts", import.meta.url)),
-  hono: fileURLToPath(new URL("../src/index.ts", import.meta.url)),
-  next: fileURLToPath(new URL("../../next/src/index.ts", import.meta.url)),
+  core: fileURLToPath(new URL("../../core/dist/index.js", import.meta.url)),
+  hono: fileURLToPath(new URL("../dist/index.js", import.meta.url)),
+  next: fileURLToPath(new URL("../../next/dist/index.js", import.meta.url)),
 };
 
 /** Bundles an entry for a Web-API-only runtime: any Node built-in or unbundleable import fails. */
-async function bundleForEdge(entry: string) {
+async function bundleForEdge(entry: string, { minify = false, external = [] as string[] } = {}) {
   const result = await build({
     entryPoints: [entry],
     bundle: true,
+    minify,
+    external,
     write: false,
     format: "esm",
     platform: "neutral",
@@ -47,4 +51,10 @@ describe("edge safety of the entry points", () => {
       expect(code).toContain("@oidc-auth/drizzle");
     });
   }
+
+  it("keeps core + Hono adapter at most 50 KB gzip (minified, hono itself external)", async () => {
+    const { code } = await bundleForEdge(entries.hono, { minify: true, external: ["hono", "hono/*"] });
+    const gzip = gzipSync(code, { level: 9 }).byteLength;
+    expect(gzip).toBeLessThanOrEqual(50 * 1024);
+  });
 });

@@ -1,4 +1,5 @@
 import {
+  type CryptoKey,
   calculateJwkThumbprint,
   createLocalJWKSet,
   exportJWK,
@@ -87,7 +88,7 @@ export class SigningKeys {
   }
 
   /** Resolver for jose's jwtVerify over own keys; reloads once per cooldown on an unknown kid. */
-  readonly resolve = async (header: { kid?: string; alg?: string }, token: unknown) => {
+  readonly resolve = async (header: { kid?: string; alg?: string }, token: unknown): Promise<CryptoKey> => {
     const kid = header.kid;
     const unknown = kid !== undefined && !this.#records.some((r) => r.kid === kid);
     const cooled = Date.now() - this.#lastLoad >= this.#options.reloadCooldownMs;
