@@ -87,7 +87,7 @@ describe("the worker bundle", () => {
     const { code, inputs, externalImports } = await workerBundle();
     expect(code.length).toBeGreaterThan(10_000);
     expect(code).not.toMatch(/from\s*["']node:|import\(\s*["']node:|require\(\s*["']node:/);
-    expect(inputs.some((i) => i.includes("packages/core/src/"))).toBe(true);
+    expect(inputs.some((i) => i.includes("packages/core/dist/"))).toBe(true);
     for (const driver of DRIVERS) {
       expect(inputs.filter((i) => i.includes(`node_modules/${driver}/`))).toEqual([]);
     }

@@ -26,9 +26,9 @@ const SOURCES = [
   join(appDir, "next.config.ts"),
   join(appDir, "package.json"),
   join(appDir, "tsconfig.json"),
-  join(workspaceDir, "packages", "core", "src"),
-  join(workspaceDir, "packages", "next", "src"),
-  join(workspaceDir, "packages", "drizzle", "src"),
+  join(workspaceDir, "packages", "core", "dist"),
+  join(workspaceDir, "packages", "next", "dist"),
+  join(workspaceDir, "packages", "drizzle", "dist"),
 ];
 
 async function newestMtime(path: string): Promise<number> {
@@ -110,7 +110,7 @@ let building: Promise<void> | undefined;
 export function ensureBuilt(): Promise<void> {
   building ??= withBuildLock(async () => {
     if (await isBuildFresh()) return;
-    await run(["build", "--webpack"], {
+    await run(["build"], {
       ...withoutOidcVariables(process.env),
       NODE_ENV: "production",
       NEXT_TELEMETRY_DISABLED: "1",

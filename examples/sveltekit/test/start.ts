@@ -21,9 +21,9 @@ const SOURCES = [
   join(exampleDir, "vite.config.ts"),
   join(exampleDir, "package.json"),
   join(repoDir, "pnpm-lock.yaml"),
-  join(repoDir, "packages", "core", "src"),
-  join(repoDir, "packages", "sveltekit", "src"),
-  join(repoDir, "packages", "drizzle", "src"),
+  join(repoDir, "packages", "core", "dist"),
+  join(repoDir, "packages", "sveltekit", "dist"),
+  join(repoDir, "packages", "drizzle", "dist"),
 ];
 
 const BUILD_TIMEOUT_MS = 240_000;

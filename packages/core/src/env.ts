@@ -83,8 +83,9 @@ function parse(name: string, kind: Kind, text: string): unknown {
 }
 
 /**
- * Reads every `OIDC_*` variable of an environment record into options; `explicit` options
- * win over the environment.
+ * Reads every `OIDC_*` variable of an environment record (`process.env`, a worker's
+ * bindings) into options; `explicit` options win over the environment. Values that are not
+ * strings are not read.
  *
  * @example
  * ```ts
@@ -92,14 +93,15 @@ function parse(name: string, kind: Kind, text: string): unknown {
  * ```
  */
 export function optionsFromEnv(
-  env: Record<string, string | undefined>,
+  env: Readonly<Record<string, unknown>>,
   explicit: OIDCAuthOptions = {},
 ): OIDCAuthOptions {
   const fromEnv: Record<string, unknown> = {};
   for (const [option, kind] of Object.entries(ENV_OPTIONS)) {
     const name = envName(option);
     const text = env[name];
-    if (text !== undefined) fromEnv[option] = parse(name, kind, text);
+    // Edge runtimes hand over bindings of every kind (KV, D1, secrets): only text is read.
+    if (typeof text === "string") fromEnv[option] = parse(name, kind, text);
   }
   const options = { ...fromEnv } as OIDCAuthOptions & {
     claims?: ClaimConstraints;

@@ -11,6 +11,8 @@ export type { IDToken } from "./claims.js";
 export type { ClaimConstraints, EndpointName, OIDCAuthOptions, ResolvedConfig } from "./config.js";
 export { ConfigError, DEFAULT_ROUTES } from "./config.js";
 export type { AuthenticateOptions } from "./context.js";
+export type { DeferredOptions, EnvRecord } from "./deferred.js";
+export { DeferredOIDCAuth, runtimeEnv } from "./deferred.js";
 export { envName, optionsFromEnv } from "./env.js";
 export { errorResponse, OIDCAuthError } from "./errors.js";
 export type { TokenExchangeAnswer } from "./handlers/token-exchange.js";

@@ -1,3 +1,4 @@
+export { driveAuthorization as completeLoginAt } from "./automation.js";
 export { DEMO_CLIENTS, type DevClient, isLoopbackHttpUri } from "./clients.js";
 export {
   DEV_IDP_RESOURCE,

@@ -1,5 +1,5 @@
 import type { AuthenticateOptions, IDToken, OIDCAuthOptions } from "@oidc-auth/core";
-import { errorResponse, OIDCAuth } from "@oidc-auth/core";
+import { DeferredOIDCAuth, errorResponse, runtimeEnv } from "@oidc-auth/core";
 
 /** What a guard checks on top of the token's validity: scopes and claim constraints. */
 export type GuardOptions = Omit<AuthenticateOptions, "optional">;
@@ -25,25 +25,71 @@ export type AuthenticatedHandler<R extends Request, C, T> = (
   context: C & { token: T },
 ) => Response | Promise<Response>;
 
+/** Where `handlers()` serves the endpoints by default: `app/api/auth/v2/[...oidc]/route.ts`. */
+const DEFAULT_PREFIX = "/api";
+
+/**
+ * Broker tokens on the edge runtime. Edge routes run in an isolate of their own (on most
+ * hosts another machine) that shares neither the broker store nor the signing keys of the
+ * Node.js routes that mint the tokens, so they verify broker tokens as any resource server
+ * does: the signature from the JWKS the catch-all route publishes, `iss` = the broker's
+ * issuer (`proxy`), `aud` = `brokerAudience`, `typ` = at+jwt.
+ */
+function edgeBrokerVerification(options: OIDCAuthOptions): OIDCAuthOptions {
+  if (!options.proxy) {
+    throw new Error(
+      "oidc-auth: broker tokens on the edge runtime are verified against the app's published keys: set proxy (OIDC_PROXY) to the app's public URL",
+    );
+  }
+  const issuer = options.proxy.replace(/\/+$/, "");
+  return {
+    ...options,
+    brokerMode: false,
+    brokerStore: undefined,
+    brokerStoreUrl: undefined,
+    issuer,
+    jwksUri: `${issuer}${options.brokerJwksPath}`,
+    audience: options.brokerAudience ?? "oidc-auth",
+    accessTokenTypes: ["at+jwt"],
+  };
+}
+
+/** Next.js specifics, applied to the options once the first request arrives. */
+function forNext(options: OIDCAuthOptions): OIDCAuthOptions {
+  // Peers and edge routes find the keys where the catch-all route serves them.
+  const withJwks = {
+    ...options,
+    brokerJwksPath: options.brokerJwksPath ?? `${DEFAULT_PREFIX}/auth/v2/.well-known/jwks.json`,
+  };
+  const edge = runtimeEnv().NEXT_RUNTIME === "edge";
+  return edge && withJwks.brokerMode ? edgeBrokerVerification(withJwks) : withJwks;
+}
+
 /**
  * oidc-auth for the Next.js App Router: the auth endpoints as the route handlers of one
  * catch-all route, and guards that wrap route handlers. The token is verified inside the
  * route handler, never only in middleware/proxy (CVE-2025-29927). Works on the Node.js and
  * the edge runtime.
  *
+ * Configuration comes from the `OIDC_*` variables of the running server (explicit options
+ * win), read when the first request arrives: `next build` reads nothing and opens nothing.
+ * One instance serves every route of a runtime (one broker store, one set of keys). In
+ * broker mode, routes on the edge runtime verify the broker's tokens against the keys the
+ * catch-all route publishes (set `OIDC_PROXY` to the app's public URL).
+ *
  * @example
  * ```ts
- * // lib/auth.ts
- * export const auth = new NextOIDCAuth(optionsFromEnv(process.env));
- * // app/api/auth/v2/[...oidc]/route.ts
+ * // src/lib/auth.ts
+ * export const auth = new NextOIDCAuth();
+ * // src/app/api/auth/v2/[...oidc]/route.ts
  * export const { GET, POST } = auth.handlers();              // /api/auth/v2/*
- * // app/api/me/route.ts
+ * // src/app/api/me/route.ts
  * export const GET = auth.withAuth(async (request, { token }) => Response.json({ sub: token.sub }));
  * ```
  */
-export class NextOIDCAuth extends OIDCAuth {
+export class NextOIDCAuth extends DeferredOIDCAuth {
   constructor(options: OIDCAuthOptions = {}) {
-    super(options);
+    super(options, { registry: "@oidc-auth/next", finish: forNext });
   }
 
   /**
@@ -54,7 +100,7 @@ export class NextOIDCAuth extends OIDCAuth {
     GET: (request: Request) => Promise<Response>;
     POST: (request: Request) => Promise<Response>;
   } {
-    const prefix = options.prefix ?? "/api";
+    const prefix = options.prefix ?? DEFAULT_PREFIX;
     const serve = (request: Request) => this.handleRequest(request, { prefix });
     return { GET: serve, POST: serve };
   }
@@ -112,8 +158,10 @@ export type {
   OIDCAuthOptions,
 } from "@oidc-auth/core";
 export {
+  DeferredOIDCAuth,
   errorResponse,
   MemoryBrokerStore,
+  OIDCAuth,
   OIDCAuthError,
   optionsFromEnv,
   silentLogger,

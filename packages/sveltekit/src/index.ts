@@ -1,5 +1,5 @@
 import type { AuthenticateOptions, IDToken, OIDCAuthOptions } from "@oidc-auth/core";
-import { errorResponse, OIDCAuth, OIDCAuthError } from "@oidc-auth/core";
+import { DeferredOIDCAuth, errorResponse, OIDCAuthError } from "@oidc-auth/core";
 import type { Handle, RequestEvent } from "@sveltejs/kit";
 import { error, json, text } from "@sveltejs/kit";
 
@@ -48,6 +48,12 @@ function normalisePrefix(prefix: string | undefined): string {
   return withSlash.replace(/\/+$/, "");
 }
 
+/** The Node.js process, where there is one. */
+function runtimeProcess(): { once?(event: string, listener: () => void): unknown } | undefined {
+  return (globalThis as { process?: { once?(event: string, listener: () => void): unknown } })
+    .process;
+}
+
 function setToken(locals: App.Locals, token: IDToken | null): void {
   (locals as OIDCAuthLocals).token = token;
 }
@@ -73,7 +79,7 @@ function refuseCrossSiteForm(request: Request, trustedOrigins: readonly string[]
  * @example
  * ```ts
  * // src/lib/server/auth.ts
- * export const auth = new SvelteKitOIDCAuth(optionsFromEnv(process.env));
+ * export const auth = new SvelteKitOIDCAuth();
  * // src/hooks.server.ts
  * export const handle = auth.handle({ prefix: "/api" });          // /api/auth/v2/*
  * // src/routes/api/me/+server.ts
@@ -82,9 +88,22 @@ function refuseCrossSiteForm(request: Request, trustedOrigins: readonly string[]
  * export const load = async (event) => ({ sub: (await auth.requireAuth(event)).sub });
  * ```
  */
-export class SvelteKitOIDCAuth extends OIDCAuth {
+export class SvelteKitOIDCAuth extends DeferredOIDCAuth {
+  /**
+   * Configuration comes from the `OIDC_*` variables of the running server (explicit options
+   * win), read when the first request arrives: `vite build` reads nothing and opens nothing.
+   * On adapter-node the instance closes its broker store when the server shuts down.
+   */
   constructor(options: OIDCAuthOptions = {}) {
-    super(options);
+    super(options, { registry: "@oidc-auth/sveltekit" });
+  }
+
+  override get core() {
+    const starting = !this.started;
+    const core = super.core;
+    // adapter-node emits this once the server has stopped taking requests (SIGINT/SIGTERM).
+    if (starting) runtimeProcess()?.once?.("sveltekit:shutdown", () => void this.close());
+    return core;
   }
 
   /**
@@ -94,11 +113,12 @@ export class SvelteKitOIDCAuth extends OIDCAuth {
    */
   handle(options: HandleOptions = {}): Handle {
     const base = normalisePrefix(options.prefix);
-    const authPaths = new Set(this.endpoints.map((e) => `${base}${e.path}`));
+    let authPaths: Set<string> | undefined;
     const trusted = options.csrf === false ? ["*"] : (options.csrf?.trustedOrigins ?? []);
     const csrf = trusted.includes("*") ? undefined : trusted;
     const everyone = this.guard();
     return async ({ event, resolve }) => {
+      authPaths ??= new Set(this.core.endpoints.map((e) => `${base}${e.path}`));
       // The path of the request itself (event.url drops `/__data.json`), as the core matches it.
       if (authPaths.has(new URL(event.request.url).pathname)) {
         return this.handleRequest(event.request, { prefix: base });

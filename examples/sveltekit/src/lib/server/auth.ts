@@ -1,28 +1,5 @@
-import type { OIDCAuthOptions } from "@oidc-auth/sveltekit";
-import { optionsFromEnv, SvelteKitOIDCAuth, silentLogger } from "@oidc-auth/sveltekit";
-import { building } from "$app/environment";
+import { SvelteKitOIDCAuth } from "@oidc-auth/sveltekit";
 
-// All configuration comes from OIDC_* variables, read when the server starts (never at
-// build time: `vite build` imports the routes to analyse them, with no configuration).
-const options: OIDCAuthOptions = building ? { logger: silentLogger } : optionsFromEnv(process.env);
-
-// Broker mode's Drizzle store (embedded PGlite by default, or pglite:// / postgres://). The
-// core's own import of @oidc-auth/drizzle is by a computed name, which a built app cannot
-// serve; a literal import here lets Vite bundle it, in a chunk loaded only when used.
-if (options.brokerMode && !options.brokerStore && options.brokerStoreUrl !== "memory://") {
-  const url = options.brokerStoreUrl;
-  const appName = options.appName;
-  options.brokerStore = () =>
-    import("@oidc-auth/drizzle").then(({ createBrokerStore }) =>
-      createBrokerStore(url, { appName }),
-    );
-}
-
-/** The app's one oidc-auth instance. */
-export const auth = new SvelteKitOIDCAuth(options);
-
-// adapter-node emits this on SIGINT/SIGTERM once the server has stopped taking requests;
-// closing the instance closes the store it opened.
-process.once("sveltekit:shutdown", () => {
-  void auth.close();
-});
+// Configured from the OIDC_* variables of the running server (OIDC_CLIENT_ID,
+// OIDC_DISCOVERY_URL, OIDC_BROKER_MODE, OIDC_BROKER_STORE_URL, …), read on the first request.
+export const auth = new SvelteKitOIDCAuth();

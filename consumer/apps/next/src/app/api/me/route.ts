@@ -1,0 +1,3 @@
+import { auth } from "@/lib/auth";
+
+export const GET = auth.withAuth(async (_request, { token }) => Response.json({ sub: token.sub }));
