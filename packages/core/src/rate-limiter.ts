@@ -15,6 +15,8 @@ const GRANT_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange";
 
 /** A shared store slower than this counts as failed: logins do not wait on a sick database. */
 const STORE_TIMEOUT_MS = 1000;
+/** After a store failure, buckets stay in the instance this long before the store is tried again. */
+const STORE_RETRY_MS = 5000;
 /** At most one warning about a failing store (or a missing client address) per this long. */
 const WARN_INTERVAL_MS = 60_000;
 /** Buckets the in-process limiter keeps; beyond, the least recently used goes. */
@@ -120,6 +122,8 @@ export class RateLimiter {
   readonly #clientIpHeader: string | undefined;
   readonly #sharedStore: (() => Promise<BrokerStore>) | undefined;
   readonly #local = new LocalBuckets();
+  /** Until when (ms) the shared store is left alone after a failure. */
+  #storeDownUntil = 0;
   readonly #storeFailed: (fields?: Record<string, unknown>) => void;
   readonly #noAddress: () => void;
 
@@ -190,7 +194,7 @@ export class RateLimiter {
     now: number,
   ): Promise<TokenTaken | undefined> {
     const sharedStore = this.#sharedStore;
-    if (!sharedStore) return undefined;
+    if (!sharedStore || Date.now() < this.#storeDownUntil) return undefined;
     let timer: ReturnType<typeof setTimeout> | undefined;
     try {
       // Opening the store counts too: a cold or unreachable database must not hold logins up.
@@ -200,6 +204,8 @@ export class RateLimiter {
       });
       return await Promise.race([attempt, timeout]);
     } catch (err) {
+      // A sick store is not asked on every request: each would wait for the timeout.
+      this.#storeDownUntil = Date.now() + STORE_RETRY_MS;
       this.#storeFailed(describeError(err));
       return undefined;
     } finally {
