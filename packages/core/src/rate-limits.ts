@@ -38,7 +38,7 @@ export type ResolvedRateLimits = Record<
  * lets 20 tabs refresh one credential at once; py-oidc-auth-client polls a device code
  * every 5 s, far below 1 a second.
  */
-export const DEFAULT_RATE_LIMITS: ResolvedRateLimits = {
+export const DEFAULT_RATE_LIMITS: Readonly<ResolvedRateLimits> = deepFreeze({
   login: { ip: { capacity: 100, refillPerSec: 1 } },
   device: { ip: { capacity: 60, refillPerSec: 1 } },
   token: {
@@ -50,7 +50,15 @@ export const DEFAULT_RATE_LIMITS: ResolvedRateLimits = {
     ip: { capacity: 300, refillPerSec: 5 },
     credential: { capacity: 30, refillPerSec: 1 },
   },
-};
+});
+
+/** Freezes an object and everything in it (the defaults are shared by every instance). */
+function deepFreeze<T extends object>(value: T): T {
+  for (const inner of Object.values(value)) {
+    if (inner && typeof inner === "object") deepFreeze(inner);
+  }
+  return Object.freeze(value);
+}
 
 /** Why a `rateLimits` option cannot work (the caller wraps it in a ConfigError). */
 export class RateLimitOptionError extends Error {}
