@@ -21,10 +21,12 @@ export async function startServer(
   configure?: (url: string) => Env,
   overrides: OIDCAuthOptions = {},
 ): Promise<RunningServer> {
-  let handler: ((request: Request) => Response | Promise<Response>) | undefined;
+  // The node server's bindings (its `incoming` request) go on to the app: the auth routes
+  // read the client's address from them for the per-IP rate limits.
+  let handler: ((request: Request, env: unknown) => Response | Promise<Response>) | undefined;
   const server = createAdaptorServer({
-    fetch: (request: Request) =>
-      handler ? handler(request) : new Response("starting", { status: 503 }),
+    fetch: (request: Request, env: unknown) =>
+      handler ? handler(request, env) : new Response("starting", { status: 503 }),
   });
   const hostname = env.HOST || "127.0.0.1";
   const port = env.PORT === undefined || env.PORT === "" ? 3000 : Number(env.PORT);
@@ -35,7 +37,7 @@ export async function startServer(
   const bound = (server.address() as AddressInfo).port;
   const url = `http://${hostname}:${bound}`;
   const { app, auth } = createApp({ ...env, ...configure?.(url) }, overrides);
-  handler = (request) => app.fetch(request);
+  handler = (request, env) => app.fetch(request, env);
   return {
     url,
     port: bound,

@@ -2,6 +2,8 @@ import type { BrokerAlgorithm } from "./broker/keys.js";
 import type { BrokerStore } from "./broker/store.js";
 import type { Logger } from "./log.js";
 import { consoleLogger } from "./log.js";
+import type { RateLimitOptions, ResolvedRateLimits } from "./rate-limits.js";
+import { RateLimitOptionError, resolveRateLimits } from "./rate-limits.js";
 
 /** The endpoints oidc-auth serves, by name. */
 export type EndpointName =
@@ -147,6 +149,31 @@ export interface OIDCAuthOptions {
    * mode without a stable issuer, audience or secret). Default: `NODE_ENV === "production"`.
    */
   production?: boolean;
+  /**
+   * Rate limits (token buckets; a refused request gets 429 `slow_down` with `Retry-After`)
+   * of `login`, `device`, `token` (code, refresh and device-code grants) and `exchange`
+   * (the token-exchange grant), per client IP and per credential. On by default with
+   * generous numbers: login 100 at once then 1/s per IP; device 60, 1/s; token 80, 1/s per
+   * IP and 30, 1/s per credential; exchange 300, 5/s per IP and 30, 1/s per credential.
+   * Given numbers replace the defaults field by field; `false` switches off everything, an
+   * endpoint (`{ login: false }`) or one bucket (`{ token: { ip: false } }`). In broker mode
+   * the buckets live in the broker store, shared by every instance on it.
+   *
+   * @example
+   * ```ts
+   * rateLimits: { login: { ip: { capacity: 20, refillPerSec: 0.5 } }, exchange: false }
+   * ```
+   */
+  rateLimits?: RateLimitOptions | false;
+  /**
+   * Request header holding the client's IP address for the per-IP limits, set by the
+   * reverse proxy in front of the app: `x-forwarded-for` (its last entry is used: the
+   * address the proxy saw), `x-real-ip`, `cf-connecting-ip`. Only with such a proxy, which
+   * must overwrite what clients send: otherwise a client picks its own address. Default
+   * none: the address the adapter takes from the connection (Hono on Node, SvelteKit);
+   * without one (Next.js) only the per-credential limits apply.
+   */
+  clientIpHeader?: string;
   /** The `fetch` used for every call to the IdP (fault injection, proxies). */
   fetch?: typeof fetch;
   /** Where log lines go. Default: warnings and errors on the console. */
@@ -197,6 +224,9 @@ export interface ResolvedConfig {
   jwksCooldownMs: number;
   jwksMaxAgeMs: number;
   tokenCacheSize: number;
+  rateLimits: ResolvedRateLimits;
+  /** Lower case; undefined: the adapter's socket address only. */
+  clientIpHeader: string | undefined;
   fetch: typeof fetch | undefined;
   logger: Logger;
 }
@@ -294,6 +324,17 @@ export function resolveConfig(options: OIDCAuthOptions): ResolvedConfig {
   }
   const brokerJwksPath = options.brokerJwksPath ?? "/auth/v2/.well-known/jwks.json";
   if (!brokerJwksPath.startsWith("/")) throw new ConfigError('brokerJwksPath must start with "/".');
+  let rateLimits: ResolvedRateLimits;
+  try {
+    rateLimits = resolveRateLimits(options.rateLimits);
+  } catch (err) {
+    if (err instanceof RateLimitOptionError) throw new ConfigError(err.message);
+    throw err;
+  }
+  const clientIpHeader = options.clientIpHeader?.trim().toLowerCase() || undefined;
+  if (clientIpHeader !== undefined && !/^[a-z0-9!#$%&'*+.^_`|~-]+$/.test(clientIpHeader)) {
+    throw new ConfigError("clientIpHeader must be a header name.");
+  }
   const production = options.production ?? runningInProduction();
   if (production && options.brokerMode) {
     if (!proxy) {
@@ -395,6 +436,8 @@ export function resolveConfig(options: OIDCAuthOptions): ResolvedConfig {
     tokenCacheSize: Math.floor(
       requireRange("tokenCacheSize", options.tokenCacheSize ?? 10_000, 0, 1_000_000),
     ),
+    rateLimits,
+    clientIpHeader,
     fetch: options.fetch,
     logger: options.logger ?? consoleLogger,
   };

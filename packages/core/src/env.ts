@@ -45,6 +45,8 @@ const ENV_OPTIONS: Record<string, Kind> = {
   jwksCooldownSec: "number",
   jwksMaxAgeSec: "number",
   tokenCacheSize: "number",
+  rateLimits: "json",
+  clientIpHeader: "string",
 };
 
 /** `clientId` → `OIDC_CLIENT_ID`. */

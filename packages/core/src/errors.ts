@@ -111,3 +111,14 @@ export function storeUnavailable(): OIDCAuthError {
     { "Retry-After": "2" },
   );
 }
+
+/**
+ * 429: a rate limit refused the request. RFC 6749 has no code for it; `slow_down` is the
+ * one RFC 8628 defines for a client asking too often, and what py-oidc-auth-client's device
+ * polling backs off on (any other code ends its login).
+ */
+export function tooManyRequests(retryAfterSec: number): OIDCAuthError {
+  return new OIDCAuthError(429, "slow_down", "Too many requests. Try again later.", {
+    "Retry-After": String(retryAfterSec),
+  });
+}

@@ -19,9 +19,17 @@ export type { TokenExchangeAnswer } from "./handlers/token-exchange.js";
 export type { UserInfoAnswer } from "./handlers/userinfo.js";
 export type { Logger } from "./log.js";
 export { consoleLogger, silentLogger } from "./log.js";
-export type { HandleRequestOptions, RouteGuard } from "./oidc-auth.js";
+export type { HandleEndpointOptions, HandleRequestOptions, RouteGuard } from "./oidc-auth.js";
 export { OIDCAuth } from "./oidc-auth.js";
 export type { DeviceAuthorization } from "./provider.js";
+export type {
+  BucketOption,
+  EndpointRateLimitOptions,
+  RateLimitedEndpoint,
+  RateLimitOptions,
+} from "./rate-limits.js";
+export { DEFAULT_RATE_LIMITS } from "./rate-limits.js";
 export type { TokenAnswer } from "./responses.js";
 export { normalisePrefix } from "./router.js";
+export type { TokenBucketLimit, TokenTaken } from "./token-bucket.js";
 export type { TokenCacheStats } from "./token-cache.js";

@@ -8,6 +8,7 @@ import type { AuthContext, AuthenticateOptions } from "./context.js";
 import { errorResponse, missingToken, OIDCAuthError } from "./errors.js";
 import { describeError } from "./log.js";
 import { IdentityProvider } from "./provider.js";
+import { RateLimiter } from "./rate-limiter.js";
 import type { Endpoint } from "./router.js";
 import { enabledEndpoints, normalisePrefix } from "./router.js";
 import { ephemeralSecret } from "./seal.js";
@@ -54,7 +55,15 @@ function satisfies(token: IDToken, constraints: RouteConstraints): boolean {
 export interface HandleRequestOptions {
   /** Path the endpoints are mounted under, e.g. `"/api"`. Default `""`. */
   prefix?: string;
+  /**
+   * The client's IP address as the connection shows it (a Fetch `Request` has none), for
+   * the per-IP rate limits. Adapters pass it where the platform tells them.
+   */
+  clientIp?: string | undefined;
 }
+
+/** Options of {@link OIDCAuth.handleEndpoint}. */
+export type HandleEndpointOptions = Pick<HandleRequestOptions, "clientIp">;
 
 /**
  * OpenID Connect for one app: the standard endpoints (login, callback, token, device,
@@ -81,6 +90,7 @@ export class OIDCAuth {
   readonly #endpoints: Endpoint[];
   readonly #broker: Broker | undefined;
   readonly #tokenCache: TokenCache;
+  readonly #rateLimiter: RateLimiter;
   /** The verifier of the guard's tokens: the broker's in broker mode, else the IdP's. */
   readonly #verifyUncached: VerifyUncached;
 
@@ -124,6 +134,8 @@ export class OIDCAuth {
       requireToken: (request) => this.#verifyRequest(request, { claims: config.claims }),
     };
     this.#endpoints = enabledEndpoints(config);
+    const broker = this.#broker;
+    this.#rateLimiter = new RateLimiter(config, broker && (() => broker.store()));
   }
 
   /** The enabled endpoints with their methods and paths (for adapters that register routes). */
@@ -155,17 +167,22 @@ export class OIDCAuth {
         }),
       );
     }
-    return this.handleEndpoint(endpoint.name, request);
+    return this.handleEndpoint(endpoint.name, request, { clientIp: options.clientIp });
   }
 
   /**
    * Serves one named endpoint whatever the request's path (adapters that route by
    * themselves call this). Never throws.
    */
-  async handleEndpoint(name: EndpointName, request: Request): Promise<Response> {
+  async handleEndpoint(
+    name: EndpointName,
+    request: Request,
+    options: HandleEndpointOptions = {},
+  ): Promise<Response> {
     const endpoint = this.#endpoints.find((e) => e.name === name);
     if (!endpoint) return errorResponse(new OIDCAuthError(404, "not_found", "No such endpoint."));
     try {
+      await this.#rateLimiter.admit(name, request, options.clientIp);
       return await endpoint.handler(this.#context, request);
     } catch (err) {
       if (err instanceof OIDCAuthError) {

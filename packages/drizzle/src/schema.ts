@@ -1,5 +1,14 @@
 import type { PeerJwksRecord, SigningKeyRecord } from "@oidc-auth/core";
-import { bigint, index, integer, jsonb, pgTable, text } from "drizzle-orm/pg-core";
+import {
+  bigint,
+  boolean,
+  doublePrecision,
+  index,
+  integer,
+  jsonb,
+  pgTable,
+  text,
+} from "drizzle-orm/pg-core";
 
 /**
  * The tables of the broker store (one schema for PGlite and Postgres). Times are unix
@@ -47,3 +56,21 @@ export const peerJwks = pgTable("oidc_auth_peer_jwks", {
   jwks: jsonb("jwks").$type<PeerJwksRecord["jwks"]>().notNull(),
   fetchedAt: bigint("fetched_at", { mode: "number" }).notNull(),
 });
+
+/**
+ * Rate-limit token buckets shared by the instances on this database. Times are unix seconds
+ * with fractions (double precision). `allowed` is the outcome of the last take, written by
+ * the same statement that takes, so that one statement both decides and answers. A row
+ * whose `full_at` has passed is no different from a missing one and is purged.
+ */
+export const rateLimits = pgTable(
+  "oidc_auth_rate_limits",
+  {
+    key: text("key").primaryKey(),
+    tokens: doublePrecision("tokens").notNull(),
+    updatedAt: doublePrecision("updated_at").notNull(),
+    fullAt: doublePrecision("full_at").notNull(),
+    allowed: boolean("allowed").notNull(),
+  },
+  (t) => [index("oidc_auth_rate_limits_full_at_idx").on(t.fullAt)],
+);

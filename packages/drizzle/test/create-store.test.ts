@@ -7,6 +7,7 @@ import { type BrokerStore, MemoryBrokerStore, type SigningKeyRecord } from "@oid
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createBrokerStore, DrizzleBrokerStore } from "../src/index.js";
 import { useTestDatabase } from "./postgres.js";
+import { SHIPPED_MIGRATIONS } from "./shipped-migrations.js";
 
 const key = (generation: number): SigningKeyRecord => ({
   kid: `kid-${crypto.randomUUID()}`,
@@ -73,7 +74,7 @@ describe("createBrokerStore", () => {
     const applied = await raw.query<{ n: number }>(
       "select count(*)::int as n from drizzle.__oidc_auth_migrations",
     );
-    expect(applied.rows).toEqual([{ n: 1 }]);
+    expect(applied.rows).toEqual([{ n: SHIPPED_MIGRATIONS }]);
     await raw.close();
 
     const again = await createBrokerStore(`pglite://${dir}`); // absolute works too; setup() again is a no-op
@@ -139,7 +140,7 @@ describe("createBrokerStore", () => {
       expect([...types]).toEqual([{ t: "object" }]);
       const applied =
         await database.sql`select count(*)::int as n from drizzle.__oidc_auth_migrations`;
-      expect([...applied]).toEqual([{ n: 1 }]);
+      expect([...applied]).toEqual([{ n: SHIPPED_MIGRATIONS }]);
     });
 
     it("an unreachable server fails without echoing the password", async () => {

@@ -1,4 +1,10 @@
-import type { BrokerStore, PeerJwksRecord, SessionRecord, SigningKeyRecord } from "@oidc-auth/core";
+import type {
+  BrokerStore,
+  PeerJwksRecord,
+  SessionRecord,
+  SigningKeyRecord,
+  TokenBucketLimit,
+} from "@oidc-auth/core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 /** A store to test and how to get rid of it. */
@@ -291,6 +297,80 @@ export function describeBrokerStore(name: string, makeStore: () => Promise<Store
         for (const s of alive) expect(await store().getSession(s.id)).toEqual(s);
         expect(await store().purgeExpired(200)).toBe(0);
         expect(await store().purgeExpired(300)).toBe(2);
+      });
+    });
+
+    describe("rate-limit buckets", () => {
+      /** Far from the session purge test's times, so that it never touches these buckets. */
+      const T = 1_900_000_000.25;
+      const take = (key: string, limit: TokenBucketLimit, now: number) => {
+        const s = store();
+        if (!s.takeRateLimitToken) throw new Error("this store does not share rate limits");
+        return s.takeRateLimitToken(key, limit, now);
+      };
+      const bucketKey = () => `login:ip:${random()}`;
+
+      it("a new bucket is full: takes until it is empty, then refuses", async () => {
+        const key = bucketKey();
+        const limit = { capacity: 3, refillPerSec: 1 };
+        expect(await take(key, limit, T)).toEqual({ allowed: true, tokens: 2 });
+        expect(await take(key, limit, T)).toEqual({ allowed: true, tokens: 1 });
+        expect(await take(key, limit, T)).toEqual({ allowed: true, tokens: 0 });
+        expect(await take(key, limit, T)).toEqual({ allowed: false, tokens: 0 });
+      });
+
+      it("refills with time, in fractions, never above capacity", async () => {
+        const key = bucketKey();
+        const limit = { capacity: 2, refillPerSec: 0.5 };
+        await take(key, limit, T);
+        await take(key, limit, T);
+        const early = await take(key, limit, T + 1);
+        expect(early.allowed).toBe(false);
+        expect(early.tokens).toBeCloseTo(0.5, 9);
+        const later = await take(key, limit, T + 3); // 0.5 + 2 s × 0.5, less the one taken
+        expect(later.allowed).toBe(true);
+        expect(later.tokens).toBeCloseTo(0.5, 9);
+        expect(await take(key, limit, T + 10_000)).toEqual({ allowed: true, tokens: 1 });
+      });
+
+      it("a clock behind the bucket's adds nothing", async () => {
+        const key = bucketKey();
+        const limit = { capacity: 1, refillPerSec: 1 };
+        expect((await take(key, limit, T)).allowed).toBe(true);
+        expect(await take(key, limit, T - 3600)).toEqual({ allowed: false, tokens: 0 });
+        // Counted from T, not from the clock that was behind.
+        expect((await take(key, limit, T + 0.5)).allowed).toBe(false);
+        expect((await take(key, limit, T + 1)).allowed).toBe(true);
+      });
+
+      it("keeps every key apart", async () => {
+        const limit = { capacity: 1, refillPerSec: 0.001 };
+        const [a, b] = [bucketKey(), bucketKey()];
+        expect((await take(a, limit, T)).allowed).toBe(true);
+        expect((await take(a, limit, T)).allowed).toBe(false);
+        expect((await take(b, limit, T)).allowed).toBe(true);
+      });
+
+      it("25 concurrent takes from a bucket of 10: exactly 10 win", async () => {
+        const key = bucketKey();
+        const limit = { capacity: 10, refillPerSec: 0.001 };
+        const answers = await Promise.all(Array.from({ length: 25 }, () => take(key, limit, T)));
+        expect(answers.filter((a) => a.allowed)).toHaveLength(10);
+        expect(await take(key, limit, T)).toEqual({ allowed: false, tokens: 0 });
+      });
+
+      it("purgeExpired deletes the buckets that are full again, and only those", async () => {
+        const [refilled, draining] = [bucketKey(), bucketKey()];
+        const fast = { capacity: 2, refillPerSec: 1 };
+        const slow = { capacity: 10, refillPerSec: 0.01 };
+        await take(refilled, fast, T); // full again at T + 1
+        for (let i = 0; i < 5; i++) await take(draining, slow, T); // full again at T + 500
+        await store().purgeExpired(Math.ceil(T + 2)); // purge times are whole seconds
+        // A purged bucket starts full even for a clock behind: 1 left, not 0.
+        expect(await take(refilled, fast, T - 50)).toEqual({ allowed: true, tokens: 1 });
+        const kept = await take(draining, slow, T + 2);
+        expect(kept.allowed).toBe(true);
+        expect(kept.tokens).toBeCloseTo(4.02, 9);
       });
     });
 

@@ -1,6 +1,6 @@
 import type { AuthenticateOptions, IDToken, OIDCAuthOptions } from "@oidc-auth/core";
 import { errorResponse, OIDCAuth } from "@oidc-auth/core";
-import type { Handler, MiddlewareHandler } from "hono";
+import type { Context, Handler, MiddlewareHandler } from "hono";
 import { Hono } from "hono";
 
 /** Context variables the guards set: `c.get("token")`. */
@@ -36,10 +36,13 @@ export class HonoOIDCAuth extends OIDCAuth {
   }
 
   /** A Hono app serving every enabled endpoint at its path; mount it with `app.route()`. */
-  routes(): Hono {
+  routes(options: RoutesOptions = {}): Hono {
+    const clientIp = options.clientIp ?? nodeSocketAddress;
     const app = new Hono();
     for (const { name, methods, path } of this.endpoints) {
-      app.on([...methods], path, (c) => this.handleEndpoint(name, c.req.raw));
+      app.on([...methods], path, (c) =>
+        this.handleEndpoint(name, c.req.raw, { clientIp: clientIp(c) }),
+      );
     }
     return app;
   }
@@ -87,6 +90,26 @@ export class HonoOIDCAuth extends OIDCAuth {
     const guard = this.guard(options);
     return guardedRoute((request) => guard.checkOptional(request), handler);
   }
+}
+
+/** Options of `routes()`. */
+export interface RoutesOptions {
+  /**
+   * The client's address for the per-IP rate limits. Default: the socket's address on
+   * `@hono/node-server`; on other runtimes pass their helper's, e.g.
+   * `(c) => getConnInfo(c).remote.address` from `hono/bun` or `hono/deno`.
+   */
+  clientIp?: (c: Context) => string | undefined;
+}
+
+/** The socket's address on @hono/node-server (where its `getConnInfo` reads it); else none. */
+function nodeSocketAddress(c: Context): string | undefined {
+  const env = c.env as
+    | { incoming?: { socket?: { remoteAddress?: unknown } }; server?: unknown }
+    | undefined;
+  const bindings = (env?.server ?? env) as typeof env;
+  const address = bindings?.incoming?.socket?.remoteAddress;
+  return typeof address === "string" ? address : undefined;
 }
 
 /** `(options?)` or `(handler, options?)`: the arguments of `required()` and `optional()`. */

@@ -121,7 +121,7 @@ export class SvelteKitOIDCAuth extends DeferredOIDCAuth {
       authPaths ??= new Set(this.core.endpoints.map((e) => `${base}${e.path}`));
       // The path of the request itself (event.url drops `/__data.json`), as the core matches it.
       if (authPaths.has(new URL(event.request.url).pathname)) {
-        return this.handleRequest(event.request, { prefix: base });
+        return this.handleRequest(event.request, { prefix: base, clientIp: clientAddress(event) });
       }
       const refused = csrf && refuseCrossSiteForm(event.request, csrf);
       if (refused) return refused;
@@ -186,3 +186,15 @@ export {
   optionsFromEnv,
   silentLogger,
 } from "@oidc-auth/core";
+
+/**
+ * The client's address as SvelteKit's adapter knows it (for the per-IP rate limits); none
+ * where the adapter cannot tell (it then throws) — the per-credential limits still apply.
+ */
+function clientAddress(event: RequestEvent): string | undefined {
+  try {
+    return event.getClientAddress();
+  } catch {
+    return undefined;
+  }
+}

@@ -1,3 +1,5 @@
+import type { TokenBucketLimit, TokenBucketState, TokenTaken } from "../token-bucket.js";
+import { fullAt, takeToken } from "../token-bucket.js";
 import type {
   BrokerStore,
   PeerJwksRecord,
@@ -22,6 +24,7 @@ export class MemoryBrokerStore implements BrokerStore {
   readonly #byRefreshHash = new Map<string, string>(); // refreshHash -> id (unique)
   readonly #byPreviousHash = new Map<string, Set<string>>(); // previousHash -> ids
   readonly #peers = new Map<string, PeerJwksRecord>(); // by issuer
+  readonly #buckets = new Map<string, TokenBucketState & { fullAt: number }>(); // by key
 
   async setup(): Promise<void> {}
 
@@ -112,7 +115,16 @@ export class MemoryBrokerStore implements BrokerStore {
     this.#peers.set(record.issuer, structuredClone(record));
   }
 
+  async takeRateLimitToken(key: string, limit: TokenBucketLimit, now: number): Promise<TokenTaken> {
+    const { state, taken } = takeToken(this.#buckets.get(key), limit, now);
+    this.#buckets.set(key, { ...state, fullAt: fullAt(state, limit) });
+    return taken;
+  }
+
   async purgeExpired(now: number): Promise<number> {
+    for (const [key, bucket] of this.#buckets) {
+      if (bucket.fullAt <= now) this.#buckets.delete(key);
+    }
     let purged = 0;
     for (const session of [...this.#sessions.values()]) {
       if (session.expiresAt <= now) {

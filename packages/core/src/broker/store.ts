@@ -1,4 +1,5 @@
 import type { JSONWebKeySet, JWK } from "jose";
+import type { TokenBucketLimit, TokenTaken } from "../token-bucket.js";
 
 /**
  * The broker's persistent state behind one small async interface: signing keys, sessions,
@@ -45,7 +46,20 @@ export interface BrokerStore {
   /** Inserts or replaces the persisted JWKS of a peer. */
   putPeerJwks(record: PeerJwksRecord): Promise<void>;
 
-  /** Deletes sessions with `expiresAt <= now`; returns how many. */
+  /**
+   * Rate limits shared by every instance on the store: refills the token bucket `key` up to
+   * `now` (unix seconds with fractions; a missing bucket is full, a clock behind the
+   * bucket's adds nothing) and takes one token if it holds one, in one atomic step, so
+   * concurrent takes never hand out more tokens than the bucket has. Answers whether a
+   * token was taken and the tokens left. Optional: a store without it leaves the limits
+   * per instance.
+   */
+  takeRateLimitToken?(key: string, limit: TokenBucketLimit, now: number): Promise<TokenTaken>;
+
+  /**
+   * Deletes sessions with `expiresAt <= now`, and rate-limit buckets that are full again by
+   * `now`; returns how many sessions.
+   */
   purgeExpired(now: number): Promise<number>;
 }
 
