@@ -8,20 +8,19 @@
 import { execFileSync } from "node:child_process";
 import { copyFile } from "node:fs/promises";
 import { join } from "node:path";
-import { build } from "esbuild";
-import { Miniflare } from "miniflare";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTestDatabase, type TestDatabase } from "../../packages/drizzle/test/postgres.js";
+import { bundleForWorkerd, freePort, startWorkerd } from "../../test-support/workerd.js";
 import {
   appEnv,
   checkApp,
   createApp,
-  freePort,
   REPO,
   registryVersions,
   run,
   startServer,
   tarballDeps,
+  withApp,
 } from "./support.js";
 
 /** The Node 24 binary CI caches (scripts/node24.sh fetches it from the registry once). */
@@ -104,21 +103,7 @@ describe("(a) a plain-JavaScript Hono app on @hono/node-server", () => {
 
   it("(e) bundles for a Web-API runtime and runs in workerd (no nodejs_compat)", async () => {
     await copyFile(join(REPO, "consumer", "apps", "worker", "worker.js"), join(dir, "worker.js"));
-    const bundle = await build({
-      absWorkingDir: dir,
-      entryPoints: ["worker.js"],
-      bundle: true,
-      write: false,
-      format: "esm",
-      platform: "neutral",
-      target: "es2022",
-      mainFields: ["module", "main"],
-      conditions: ["workerd", "worker", "browser", "import"],
-      metafile: true,
-      logLevel: "silent",
-    });
-    const code = bundle.outputFiles[0]?.text ?? "";
-    const inputs = Object.keys(bundle.metafile.inputs);
+    const { code, inputs } = await bundleForWorkerd("worker.js", dir);
     // the installed packages were bundled, and nothing of a database driver
     expect(inputs.some((i) => i.includes("node_modules/@oidc-auth/core/dist/"))).toBe(true);
     expect(
@@ -126,25 +111,15 @@ describe("(a) a plain-JavaScript Hono app on @hono/node-server", () => {
     ).toEqual([]);
     expect(code).not.toMatch(/from\s*["']node:|import\(\s*["']node:|require\(\s*["']node:/);
 
-    const port = await freePort();
-    const url = `http://127.0.0.1:${port}`;
     const bindings: Record<string, string> = {};
     for (const [name, value] of Object.entries(await appEnv())) {
       if (name.startsWith("OIDC_") && value !== undefined) bindings[name] = value;
     }
-    const mf = new Miniflare({
-      modules: [{ type: "ESModule", path: "worker.mjs", contents: code }],
-      compatibilityDate: "2026-04-01",
-      compatibilityFlags: [],
-      bindings,
-      host: "127.0.0.1",
-      port,
-    });
+    const worker = await startWorkerd(code, await freePort(), bindings);
     try {
-      await mf.ready;
-      await checkApp(url, { broker: false });
+      await checkApp(worker.url, { broker: false });
     } finally {
-      await mf.dispose();
+      await worker.close();
     }
   });
 });
@@ -191,10 +166,6 @@ describe("(b) the TypeScript twin of the Hono app", () => {
       env,
       urlPattern: LISTENING,
     });
-    try {
-      await checkApp(app.url, { broker: false });
-    } finally {
-      await app.stop();
-    }
+    await withApp(app, () => checkApp(app.url, { broker: false }));
   });
 });

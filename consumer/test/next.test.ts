@@ -19,6 +19,7 @@ import {
   run,
   startServer,
   tarballDeps,
+  withApp,
 } from "./support.js";
 
 /** Code that exists only in the database drivers: drizzle-orm, PGlite, postgres.js. */
@@ -96,13 +97,7 @@ describe("(c) a Next.js 16 App Router app", () => {
   it("serves passthrough mode with IdP tokens", async () => {
     const port = await freePort();
     const app = await start(await appEnv({ PORT: String(port) }));
-    try {
-      await checkApp(app.url, { broker: false });
-    } catch (err) {
-      throw new Error(`${(err as Error).message}\n${app.output()}`);
-    } finally {
-      await app.stop();
-    }
+    await withApp(app, () => checkApp(app.url, { broker: false }));
   });
 
   it("serves broker mode on Postgres from OIDC_BROKER_STORE_URL alone, also on the edge route", async () => {
@@ -117,7 +112,7 @@ describe("(c) a Next.js 16 App Router app", () => {
         OIDC_PROXY: url,
       }),
     );
-    try {
+    await withApp(app, async () => {
       const token = await checkApp(app.url, { broker: true });
       const edge = await fetch(`${url}/api/edge/me`, {
         headers: { authorization: `Bearer ${token}` },
@@ -128,10 +123,6 @@ describe("(c) a Next.js 16 App Router app", () => {
         { n: number }[]
       >`select count(*)::int as n from oidc_auth_signing_keys`;
       expect(keys?.n).toBeGreaterThan(0);
-    } catch (err) {
-      throw new Error(`${(err as Error).message}\n${app.output()}`);
-    } finally {
-      await app.stop();
-    }
+    });
   });
 });

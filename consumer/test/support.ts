@@ -5,7 +5,6 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { cp, mkdir, readFile, writeFile } from "node:fs/promises";
-import { createServer } from "node:net";
 import { dirname, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { expect, inject } from "vitest";
@@ -151,18 +150,7 @@ export function waitForLine(
   });
 }
 
-/** A free TCP port on 127.0.0.1. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      const port = typeof address === "object" && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
+export { freePort } from "../../test-support/workerd.js";
 
 export interface RunningApp {
   url: string;
@@ -217,6 +205,19 @@ export async function startServer(
   } catch (err) {
     await stop();
     throw new Error(`${command} ${args.join(" ")}: ${(err as Error).message}\n${output}`);
+  }
+}
+
+/** Runs the checks against a started app, then stops it; a failure carries the app's output. */
+export async function withApp(app: RunningApp, checks: () => Promise<unknown>, label = "") {
+  try {
+    await checks();
+  } catch (err) {
+    throw new Error(
+      `${label ? `${label}: ` : ""}${(err as Error).message}\n--- app output ---\n${app.output()}`,
+    );
+  } finally {
+    await app.stop();
   }
 }
 

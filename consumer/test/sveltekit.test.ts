@@ -17,6 +17,7 @@ import {
   run,
   startServer,
   tarballDeps,
+  withApp,
 } from "./support.js";
 
 describe("(d) a SvelteKit 2 app on adapter-node", () => {
@@ -67,13 +68,7 @@ describe("(d) a SvelteKit 2 app on adapter-node", () => {
 
   it("serves passthrough mode with IdP tokens", async () => {
     const app = await start(await appEnv({ PORT: String(await freePort()) }));
-    try {
-      await checkApp(app.url, { broker: false });
-    } catch (err) {
-      throw new Error(`${(err as Error).message}\n${app.output()}`);
-    } finally {
-      await app.stop();
-    }
+    await withApp(app, () => checkApp(app.url, { broker: false }));
   });
 
   it("serves broker mode on Postgres from OIDC_BROKER_STORE_URL alone", async () => {
@@ -87,16 +82,12 @@ describe("(d) a SvelteKit 2 app on adapter-node", () => {
         OIDC_PROXY: `http://127.0.0.1:${port}`,
       }),
     );
-    try {
+    await withApp(app, async () => {
       await checkApp(app.url, { broker: true });
       const [keys] = await db.sql<
         { n: number }[]
       >`select count(*)::int as n from oidc_auth_signing_keys`;
       expect(keys?.n).toBeGreaterThan(0);
-    } catch (err) {
-      throw new Error(`${(err as Error).message}\n${app.output()}`);
-    } finally {
-      await app.stop();
-    }
+    });
   });
 });

@@ -1,11 +1,7 @@
-import type { AddressInfo } from "node:net";
-import { createServer } from "node:net";
 import { fileURLToPath } from "node:url";
 import type { DevIdp } from "@oidc-auth/dev-idp";
 import { startDevIdp } from "@oidc-auth/dev-idp";
-import { build } from "esbuild";
 import { decodeJwt } from "jose";
-import { Miniflare } from "miniflare";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RunningExample } from "../../../test-support/conformance.js";
 import {
@@ -15,70 +11,27 @@ import {
   getWithToken,
   loginTokens,
 } from "../../../test-support/conformance.js";
+import type { WorkerBundle } from "../../../test-support/workerd.js";
+import { bundleForWorkerd, freePort, startWorkerd } from "../../../test-support/workerd.js";
 
 const workerEntry = fileURLToPath(new URL("./edge-worker.ts", import.meta.url));
 const DRIVERS = ["postgres", "@electric-sql/pglite", "drizzle-orm", "@oidc-auth/drizzle"];
 
-/** Bundles the worker the way an edge deployment would: one ES module, Web APIs only. */
-async function bundleWorker() {
-  const result = await build({
-    entryPoints: [workerEntry],
-    bundle: true,
-    write: false,
-    format: "esm",
-    platform: "neutral",
-    target: "es2022",
-    mainFields: ["module", "main"],
-    conditions: ["workerd", "worker", "browser", "import"],
-    metafile: true,
-    logLevel: "silent",
-  });
-  const output = Object.values(result.metafile.outputs)[0];
-  return {
-    code: result.outputFiles[0]?.text ?? "",
-    inputs: Object.keys(result.metafile.inputs),
-    externalImports: (output?.imports ?? []).filter((i) => i.external).map((i) => i.path),
-  };
-}
-
-let bundle: Promise<Awaited<ReturnType<typeof bundleWorker>>> | undefined;
+let bundle: Promise<WorkerBundle> | undefined;
 const workerBundle = () => {
-  bundle ??= bundleWorker();
+  bundle ??= bundleForWorkerd(workerEntry);
   return bundle;
 };
 
-/**
- * Runs the bundled worker in workerd through miniflare, bound to 127.0.0.1, with the env as
- * string bindings. No `nodejs_compat`: Node built-ins do not exist there. Miniflare's
- * outbound network service allows private addresses, so the worker reaches the dev IdP.
- */
+/** The bundled Hono example in workerd, with the env as string bindings (no nodejs_compat). */
 async function startWorker(env: Record<string, string>): Promise<RunningExample> {
   const { code } = await workerBundle();
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
-  const mf = new Miniflare({
-    // Listed rather than discovered: miniflare's module walker refuses any `import(variable)`,
-    // and the core has one (the Node-only store package, never loaded with memory://).
-    modules: [{ type: "ESModule", path: "worker.mjs", contents: code }],
-    compatibilityDate: "2026-04-01",
-    compatibilityFlags: [],
-    bindings: { OIDC_PROXY: url, OIDC_REDIRECT_URIS: `${url}/callback`, ...env },
-    host: "127.0.0.1",
-    port,
-  });
-  await mf.ready;
-  return { url, close: () => mf.dispose() };
-}
-
-/** A free port on 127.0.0.1 (the worker's URL is one of its bindings, so it comes first). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as AddressInfo;
-      server.close(() => resolve(port));
-    });
+  return startWorkerd(code, port, {
+    OIDC_PROXY: url,
+    OIDC_REDIRECT_URIS: `${url}/callback`,
+    ...env,
   });
 }
 
