@@ -13,12 +13,21 @@ export type EndpointName =
   | "userinfo"
   | "jwks";
 
+/** A value a claim constraint accepts. Values match exactly (same type, same value). */
+export type ClaimValue = string | number | boolean;
+
 /**
  * Claim constraints: `{ "<claim path>": [acceptable values] }`. Dot paths reach nested
- * claims; the claim must contain at least one acceptable value; every key must match.
+ * claims; the claim (a value or an array of values) must contain at least one acceptable
+ * value, matched exactly; every key must match. A single string stands for a list of one
+ * (`{ roles: "admin" }` is `{ roles: ["admin"] }`, never a substring match). Anything else
+ * (objects, `null`, empty lists, non-finite numbers) is a {@link ConfigError}.
  * The key `roles` matches the flattened role set (see {@link OIDCAuthOptions.roleClaims}).
  */
-export type ClaimConstraints = Record<string, readonly (string | number | boolean)[]>;
+export type ClaimConstraints = Record<string, ClaimValue | readonly ClaimValue[]>;
+
+/** Claim constraints after validation: every value a non-empty list. */
+export type ResolvedClaimConstraints = Readonly<Record<string, readonly ClaimValue[]>>;
 
 /**
  * Options of {@link OIDCAuth}. The names are py-oidc-auth's in camelCase, with the same
@@ -33,8 +42,23 @@ export interface OIDCAuthOptions {
   discoveryUrl?: string;
   /** Default scopes, space separated; `openid` is always added. Default `"profile email"`. */
   scopes?: string;
-  /** Required `aud` of IdP access tokens (passthrough mode). None: `aud` is not checked. */
+  /**
+   * Required `aud` of IdP access tokens (passthrough mode). Passthrough mode refuses to
+   * start without it when the IdP is not on a loopback host or in production (see
+   * {@link acceptAnyAudience} for IdPs that cannot set one).
+   */
   audience?: string;
+  /**
+   * Passthrough mode without {@link audience}: accept IdP access tokens issued for any API
+   * of the IdP. Only for IdPs that cannot put an audience in their tokens; a warning is
+   * logged at startup. Default false.
+   */
+  acceptAnyAudience?: boolean;
+  /**
+   * Clients whose IdP access tokens the guard accepts: the token's `azp` (or, without one,
+   * its RFC 9068 `client_id`) must be one of these. Default: any client.
+   */
+  authorizedParties?: string[];
   /** Names the app in logs and the embedded store's data folder. Default `"oidc-auth"`. */
   appName?: string;
   /** Public base URL of the app, e.g. `https://app.example.org`. */
@@ -160,9 +184,11 @@ export interface ResolvedConfig {
   discoveryUrl: string;
   scopes: string[];
   audience: string | undefined;
+  acceptAnyAudience: boolean;
+  authorizedParties: ReadonlySet<string> | undefined;
   appName: string;
   proxy: string;
-  claims: ClaimConstraints;
+  claims: ResolvedClaimConstraints;
   offlineAccess: boolean;
   timeoutMs: number;
   jwksUri: string | undefined;
@@ -245,6 +271,63 @@ function absoluteUrl(name: string, value: string): string {
   }
 }
 
+/** The longest claim path a constraint may name, and its most segments. */
+const MAX_CLAIM_PATH_LENGTH = 256;
+
+/**
+ * Validates claim constraints (from options, `OIDC_CLAIMS` or a route) into lists of
+ * exact values. `source` names where they came from in the error message.
+ */
+export function resolveClaimConstraints(
+  constraints: unknown,
+  source: string,
+): ResolvedClaimConstraints {
+  if (constraints === undefined) return {};
+  if (constraints === null || typeof constraints !== "object" || Array.isArray(constraints)) {
+    throw new ConfigError(
+      `${source} must be an object of claim paths to acceptable values, e.g. {"roles": ["admin"]}.`,
+    );
+  }
+  const resolved: Record<string, readonly ClaimValue[]> = Object.create(null);
+  for (const [path, value] of Object.entries(constraints)) {
+    if (
+      path === "" ||
+      path.length > MAX_CLAIM_PATH_LENGTH ||
+      path.split(".").some((part) => part === "")
+    ) {
+      throw new ConfigError(`${source}: "${path.slice(0, 64)}" is not a claim path.`);
+    }
+    const values = typeof value === "string" ? [value] : value;
+    if (!Array.isArray(values) || values.length === 0 || !values.every(isClaimValue)) {
+      throw new ConfigError(
+        `${source}.${path} must be a string or a non-empty array of strings, numbers or booleans (values match exactly).`,
+      );
+    }
+    resolved[path] = Object.freeze([...values]);
+  }
+  return Object.freeze(resolved);
+}
+
+function isClaimValue(value: unknown): value is ClaimValue {
+  return (
+    typeof value === "string" ||
+    typeof value === "boolean" ||
+    (typeof value === "number" && Number.isFinite(value))
+  );
+}
+
+function resolveAuthorizedParties(parties: unknown): ReadonlySet<string> | undefined {
+  if (parties === undefined) return undefined;
+  if (
+    !Array.isArray(parties) ||
+    parties.length === 0 ||
+    !parties.every((p) => typeof p === "string" && p !== "")
+  ) {
+    throw new ConfigError("authorizedParties must be a non-empty list of client ids.");
+  }
+  return new Set(parties);
+}
+
 /** NODE_ENV, where the runtime has one (edge runtimes may not). */
 function runningInProduction(): boolean {
   const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process
@@ -316,9 +399,11 @@ export function resolveConfig(options: OIDCAuthOptions): ResolvedConfig {
     discoveryUrl: options.discoveryUrl ? absoluteUrl("discoveryUrl", options.discoveryUrl) : "",
     scopes: scopes.includes("openid") ? scopes : ["openid", ...scopes],
     audience: options.audience || undefined,
+    acceptAnyAudience: options.acceptAnyAudience ?? false,
+    authorizedParties: resolveAuthorizedParties(options.authorizedParties),
     appName: options.appName ?? "oidc-auth",
     proxy,
-    claims: options.claims ?? {},
+    claims: resolveClaimConstraints(options.claims, "claims"),
     offlineAccess: options.offlineAccess ?? true,
     timeoutMs: requireRange("timeoutSec", options.timeoutSec ?? 10, 0.1, 300) * 1000,
     jwksUri: options.jwksUri ? absoluteUrl("jwksUri", options.jwksUri) : undefined,

@@ -10,6 +10,8 @@ const ENV_OPTIONS: Record<string, Kind> = {
   discoveryUrl: "string",
   scopes: "string",
   audience: "string",
+  acceptAnyAudience: "boolean",
+  authorizedParties: "list",
   appName: "string",
   proxy: "string",
   claims: "json",

@@ -8,7 +8,14 @@ export type {
   SigningKeyRecord,
 } from "./broker/store.js";
 export type { IDToken } from "./claims.js";
-export type { ClaimConstraints, EndpointName, OIDCAuthOptions, ResolvedConfig } from "./config.js";
+export type {
+  ClaimConstraints,
+  ClaimValue,
+  EndpointName,
+  OIDCAuthOptions,
+  ResolvedClaimConstraints,
+  ResolvedConfig,
+} from "./config.js";
 export { ConfigError, DEFAULT_ROUTES } from "./config.js";
 export type { AuthenticateOptions } from "./context.js";
 export { envName, optionsFromEnv } from "./env.js";
@@ -17,7 +24,8 @@ export type { TokenExchangeAnswer } from "./handlers/token-exchange.js";
 export type { UserInfoAnswer } from "./handlers/userinfo.js";
 export type { Logger } from "./log.js";
 export { consoleLogger, silentLogger } from "./log.js";
-export type { HandleRequestOptions, RouteGuard } from "./oidc-auth.js";
+export type { RouteGuard } from "./guard.js";
+export type { HandleRequestOptions } from "./oidc-auth.js";
 export { OIDCAuth } from "./oidc-auth.js";
 export type { DeviceAuthorization } from "./provider.js";
 export type { TokenAnswer } from "./responses.js";
