@@ -2,6 +2,7 @@ import type { BrokerAlgorithm } from "./broker/keys.js";
 import type { BrokerStore } from "./broker/store.js";
 import type { Logger } from "./log.js";
 import { consoleLogger } from "./log.js";
+import { isLoopbackHost, isSecureEnough } from "./transport.js";
 
 /** The endpoints oidc-auth serves, by name. */
 export type EndpointName =
@@ -69,8 +70,18 @@ export interface OIDCAuthOptions {
   offlineAccess?: boolean;
   /** Timeout of every call to the IdP, in seconds. Default 10. */
   timeoutSec?: number;
-  /** Override of the IdP's JWKS URI (default: from discovery). */
+  /**
+   * Override of the IdP's JWKS URI (default: from discovery). A `jwks_uri` from discovery
+   * must be on the issuer's origin (or one of {@link trustedJwksOrigins}); this one is
+   * trusted as configured.
+   */
   jwksUri?: string;
+  /**
+   * Origins besides the issuer's on which the discovered `jwks_uri` may be, e.g.
+   * `["https://www.googleapis.com"]` for Google. Default none: a discovery document naming
+   * keys on another origin is refused (502).
+   */
+  trustedJwksOrigins?: string[];
   /** Override of the expected issuer (default: from discovery). */
   issuer?: string;
 
@@ -151,8 +162,10 @@ export interface OIDCAuthOptions {
   /** How the client authenticates at the token endpoint. Default `client_secret_basic`. */
   clientAuthMethod?: "client_secret_basic" | "client_secret_post";
   /**
-   * Allow plain-http IdP URLs that are not loopback (e.g. a Keycloak container on a private
-   * network). Loopback http URLs are always allowed. Default false.
+   * Allow plain-http IdP and peer URLs that are not loopback (e.g. a Keycloak container on
+   * a private network). Loopback http URLs are always allowed. Without it, a plain-http
+   * `discoveryUrl`, `issuer`, `jwksUri` or trusted issuer on another host refuses to start,
+   * and a discovered http `jwks_uri` is refused. Default false.
    */
   allowInsecureRequests?: boolean;
   /** Lifetime of a login transaction, in seconds. Default 600, at most 600. */
@@ -192,6 +205,7 @@ export interface ResolvedConfig {
   offlineAccess: boolean;
   timeoutMs: number;
   jwksUri: string | undefined;
+  trustedJwksOrigins: ReadonlySet<string>;
   issuer: string | undefined;
   secrets: string[] | undefined;
   brokerMode: boolean;
@@ -378,6 +392,40 @@ export function resolveConfig(options: OIDCAuthOptions): ResolvedConfig {
   const brokerJwksPath = options.brokerJwksPath ?? "/auth/v2/.well-known/jwks.json";
   if (!brokerJwksPath.startsWith("/")) throw new ConfigError('brokerJwksPath must start with "/".');
   const production = options.production ?? runningInProduction();
+  const allowInsecureRequests = options.allowInsecureRequests ?? false;
+  const idpUrls = (
+    [
+      ["discoveryUrl", options.discoveryUrl],
+      ["issuer", options.issuer],
+      ["jwksUri", options.jwksUri],
+    ] as const
+  ).flatMap(([name, value]) => (value ? [[name, new URL(absoluteUrl(name, value))] as const] : []));
+  for (const [name, url] of [
+    ...idpUrls,
+    ...trustedIssuers.map(
+      (i) => ["trustedIssuers", new URL(absoluteUrl("trustedIssuers", i))] as const,
+    ),
+  ]) {
+    if (!isSecureEnough(url, allowInsecureRequests)) {
+      throw new ConfigError(
+        `${name} must use https (plain http only on a loopback host, or with allowInsecureRequests).`,
+      );
+    }
+  }
+  // Without an audience, any access token the IdP issued for any of its APIs would pass.
+  // Only development against an IdP on this machine may go without one.
+  const idpIsLocal = idpUrls.length > 0 && idpUrls.every(([, url]) => isLoopbackHost(url.hostname));
+  if (
+    !options.brokerMode &&
+    !options.audience &&
+    !options.acceptAnyAudience &&
+    idpUrls.length > 0 &&
+    (production || !idpIsLocal)
+  ) {
+    throw new ConfigError(
+      "passthrough mode needs audience (OIDC_AUDIENCE): the `aud` your API's access tokens carry. For an IdP that cannot set one, set acceptAnyAudience (OIDC_ACCEPT_ANY_AUDIENCE=true).",
+    );
+  }
   if (production && options.brokerMode) {
     if (!proxy) {
       throw new ConfigError(
@@ -407,6 +455,11 @@ export function resolveConfig(options: OIDCAuthOptions): ResolvedConfig {
     offlineAccess: options.offlineAccess ?? true,
     timeoutMs: requireRange("timeoutSec", options.timeoutSec ?? 10, 0.1, 300) * 1000,
     jwksUri: options.jwksUri ? absoluteUrl("jwksUri", options.jwksUri) : undefined,
+    trustedJwksOrigins: new Set(
+      (options.trustedJwksOrigins ?? []).map(
+        (o) => new URL(absoluteUrl("trustedJwksOrigins", o)).origin,
+      ),
+    ),
     issuer: options.issuer || undefined,
     secrets,
     brokerMode: options.brokerMode ?? false,
@@ -473,7 +526,7 @@ export function resolveConfig(options: OIDCAuthOptions): ResolvedConfig {
     ],
     routes,
     clientAuthMethod: options.clientAuthMethod ?? "client_secret_basic",
-    allowInsecureRequests: options.allowInsecureRequests ?? false,
+    allowInsecureRequests,
     transactionTtlSec: requireRange("transactionTtlSec", options.transactionTtlSec ?? 600, 10, 600),
     jwksCooldownMs: requireRange("jwksCooldownSec", options.jwksCooldownSec ?? 30, 0, 3600) * 1000,
     jwksMaxAgeMs: requireRange("jwksMaxAgeSec", options.jwksMaxAgeSec ?? 600, 1, 86400) * 1000,

@@ -18,6 +18,7 @@ const ENV_OPTIONS: Record<string, Kind> = {
   offlineAccess: "boolean",
   timeoutSec: "number",
   jwksUri: "string",
+  trustedJwksOrigins: "list",
   issuer: "string",
   brokerMode: "boolean",
   brokerStoreUrl: "string",

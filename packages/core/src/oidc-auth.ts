@@ -17,7 +17,6 @@ import { TokenCache } from "./token-cache.js";
 import { Transactions } from "./transactions.js";
 import { AccessTokenVerifier } from "./verify.js";
 
-
 /** Options of {@link OIDCAuth.handleRequest}. */
 export interface HandleRequestOptions {
   /** Path the endpoints are mounted under, e.g. `"/api"`. Default `""`. */
@@ -77,6 +76,11 @@ export class OIDCAuth {
         "no secret configured: login transactions use a per-process key (set OIDC_SECRET for restarts and several instances)",
       );
       secrets = [ephemeralSecret()];
+    }
+    if (!config.brokerMode && !config.audience && config.acceptAnyAudience) {
+      config.logger.warn(
+        "acceptAnyAudience: the guard accepts access tokens the identity provider issued for ANY API, not only this one (set audience / OIDC_AUDIENCE as soon as the IdP can put one in its tokens)",
+      );
     }
     const transactions = new Transactions(config, secrets);
     this.#broker = config.brokerMode

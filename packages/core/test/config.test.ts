@@ -79,9 +79,10 @@ describe("configuration", () => {
   });
 
   it("refuses a discovery URL that is not a well-known URL", () => {
-    expect(() => new OIDCAuth({ ...base, discoveryUrl: "https://idp.example.org/" })).toThrow(
-      /openid-configuration/,
-    );
+    expect(
+      () =>
+        new OIDCAuth({ ...base, audience: "api", discoveryUrl: "https://idp.example.org/" }),
+    ).toThrow(/openid-configuration/);
   });
 
   it("serves only the enabled routes, at their configured paths", () => {

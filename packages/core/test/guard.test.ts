@@ -587,7 +587,7 @@ describe("the IdP's keys and metadata", () => {
     expect(discoveryHits() - discoveryBefore).toBe(1);
   });
 
-  it("does not keep a failed discovery: the next request tries again", async () => {
+  it("does not keep a failed discovery: a request after the cooldown tries again", async () => {
     let failures = 1;
     const calls: string[] = [];
     const flaky: typeof fetch = (input, init) => {
@@ -599,8 +599,11 @@ describe("the IdP's keys and metadata", () => {
       }
       return fetch(input, init);
     };
-    const guard = newAuth({ fetch: flaky });
+    const guard = newAuth({ fetch: flaky, jwksCooldownSec: 1 });
     await expectStatus(guard.authenticate(request(alice)), 503, "temporarily_unavailable");
+    await expectStatus(guard.authenticate(request(alice)), 503, "temporarily_unavailable");
+    expect(calls.filter((p) => p === "/.well-known/openid-configuration")).toHaveLength(1);
+    await new Promise((resolve) => setTimeout(resolve, 1100));
     expect((await guard.authenticate(request(alice))).sub).toBe("u-alice");
     expect(calls.filter((p) => p === "/.well-known/openid-configuration")).toHaveLength(2);
   });

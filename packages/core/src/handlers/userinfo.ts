@@ -1,6 +1,6 @@
+import { readBearerToken } from "../bearer.js";
 import type { AuthContext } from "../context.js";
 import { jsonResponse } from "../responses.js";
-import { readBearerToken } from "../bearer.js";
 
 /** The user fields py-oidc-auth's userinfo answers with. */
 export interface UserInfoAnswer {
