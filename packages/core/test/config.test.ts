@@ -80,8 +80,7 @@ describe("configuration", () => {
 
   it("refuses a discovery URL that is not a well-known URL", () => {
     expect(
-      () =>
-        new OIDCAuth({ ...base, audience: "api", discoveryUrl: "https://idp.example.org/" }),
+      () => new OIDCAuth({ ...base, audience: "api", discoveryUrl: "https://idp.example.org/" }),
     ).toThrow(/openid-configuration/);
   });
 

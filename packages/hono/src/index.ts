@@ -134,6 +134,7 @@ export type {
   RouteGuard,
 } from "@oidc-auth/core";
 export {
+  ConfigError,
   errorResponse,
   MemoryBrokerStore,
   OIDCAuthError,
