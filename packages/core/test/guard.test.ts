@@ -6,7 +6,7 @@ import { startDevIdp } from "@oidc-auth/dev-idp";
 import { CompactSign, decodeJwt, EncryptJWT, exportJWK, generateKeyPair } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { IDToken, OIDCAuthOptions } from "../src/index.js";
-import { OIDCAuth, OIDCAuthError, silentLogger } from "../src/index.js";
+import { ConfigError, OIDCAuth, OIDCAuthError, silentLogger } from "../src/index.js";
 
 let idp: DevIdp;
 let auth: OIDCAuth;
@@ -208,6 +208,27 @@ describe("claim constraints", () => {
       "access_denied",
     );
     await expectStatus(verifiedOnly.authenticate(request(bob), perCall), 403, "access_denied");
+  });
+});
+
+describe("claim constraints that are not constraints", () => {
+  it("refuse the configuration, and a per-call one rejects with the ConfigError, not a 401", async () => {
+    expect(() => newAuth({ claims: { roles: { admin: true } } as never })).toThrow(ConfigError);
+    expect(() => newAuth({ claims: { roles: [] } })).toThrow(ConfigError);
+    expect(() => newAuth({ claims: { n: [Number.NaN] } })).toThrow(ConfigError);
+    await expect(
+      auth.authenticate(request(alice), { claims: { roles: null } as never }),
+    ).rejects.toBeInstanceOf(ConfigError);
+    expect(() => auth.guard({ claims: { roles: [["admin"]] } as never })).toThrow(ConfigError);
+  });
+
+  it("match whole values of the same type", async () => {
+    const admins = newAuth({ claims: { roles: "admi", email_verified: [true] } });
+    await expectStatus(admins.authenticate(request(alice)), 403, "access_denied");
+    const exact = newAuth({ claims: { roles: "admin", email_verified: "true" } });
+    await expectStatus(exact.authenticate(request(alice)), 403, "access_denied");
+    const right = newAuth({ claims: { roles: "admin", email_verified: [true] } });
+    expect((await right.authenticate(request(alice))).sub).toBe("u-alice");
   });
 });
 

@@ -18,7 +18,7 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createApp } from "../../src/app.js";
 import type { OwnIssuer, Stack } from "../support.js";
-import { getWithToken, startOwnIssuer, startStack, TEST_SECRET } from "../support.js";
+import { getWithToken, loginTokens, startOwnIssuer, startStack, TEST_SECRET } from "../support.js";
 
 const CLIENT_ID = "oidc-auth-demo";
 const API = "own-api";
@@ -462,6 +462,24 @@ describe("parsing and claim strictness", () => {
     const nested = (depth: number) => `${'{"n":'.repeat(depth)}"leaf"${"}".repeat(depth)}`;
     expect(await answer(ownStack, await withClaim(nested(32)))).toEqual(accepted); // MAX_CLAIM_DEPTH
     expect(await answer(ownStack, await withClaim(nested(33)))).toEqual(refused);
+  });
+
+  it("applies the same pre-check to broker tokens", async () => {
+    const broker = await startStack({
+      idp: stack.idp,
+      env: { OIDC_BROKER_MODE: "true", OIDC_BROKER_STORE_URL: "memory://" },
+    });
+    try {
+      const token = (await loginTokens(broker)).access_token;
+      expect(await answer(broker, token)).toEqual(accepted);
+      const [h, p, sig] = token.split(".") as [string, string, string];
+      expect(await answer(broker, `${token}=`)).toEqual(refused);
+      expect(await answer(broker, `${h}.77u_${p}.${sig}`)).toEqual(refused);
+      const respelt = `${h}.${p}.${sig.slice(0, -1)}${sig.endsWith("B") ? "C" : "B"}`;
+      expect(await answer(broker, respelt)).toEqual(refused);
+    } finally {
+      await broker.close();
+    }
   });
 
   it("refuses a token in both the Authorization header and the query", async () => {
