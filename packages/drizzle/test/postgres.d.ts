@@ -4,12 +4,12 @@ export declare const DATABASE_URL: string;
 /** A URL for messages: the password replaced. */
 export declare function redact(url: string): string;
 export interface TestDatabase {
-  /** URL of the fresh, empty database. */
-  url: string;
-  /** A connection to the database (for checks behind the store's back). */
-  sql: postgres.Sql;
-  /** Drops the database (WITH (FORCE)) and closes the connections. */
-  drop(): Promise<void>;
+    /** URL of the fresh, empty database. */
+    url: string;
+    /** A connection to the database (for checks behind the store's back). */
+    sql: postgres.Sql;
+    /** Drops the database (WITH (FORCE)) and closes the connections. */
+    drop(): Promise<void>;
 }
 /**
  * Creates a fresh empty database `oidc_auth_test_<random>` on the server at DATABASE_URL.

@@ -53,10 +53,7 @@ describe("edge safety of the entry points", () => {
   }
 
   it("keeps core + Hono adapter at most 50 KB gzip (minified, hono itself external)", async () => {
-    const { code } = await bundleForEdge(entries.hono, {
-      minify: true,
-      external: ["hono", "hono/*"],
-    });
+    const { code } = await bundleForEdge(entries.hono, { minify: true, external: ["hono", "hono/*"] });
     const gzip = gzipSync(code, { level: 9 }).byteLength;
     expect(gzip).toBeLessThanOrEqual(50 * 1024);
   });
