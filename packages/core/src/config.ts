@@ -170,7 +170,11 @@ export interface OIDCAuthOptions {
   allowInsecureRequests?: boolean;
   /** Lifetime of a login transaction, in seconds. Default 600, at most 600. */
   transactionTtlSec?: number;
-  /** Minimum time between two JWKS fetches for an unknown `kid`, in seconds. Default 30. */
+  /**
+   * Minimum time between two JWKS fetches for an unknown `kid`, and the back-off after a
+   * failed discovery or JWKS fetch (no new attempt meanwhile: guards answer from cached
+   * keys or with 503 at once), in seconds. Default 30.
+   */
   jwksCooldownSec?: number;
   /** Age after which cached JWKS are refreshed, in seconds. Default 600. */
   jwksMaxAgeSec?: number;

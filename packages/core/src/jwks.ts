@@ -21,6 +21,7 @@ export type KeyResolver = (
 ) => CryptoKey | Promise<CryptoKey>;
 
 export interface KeySetOptions {
+  /** Minimum time between fetches for an unknown kid, and the back-off after a failed one. */
   cooldownMs: number;
   maxAgeMs: number;
   timeoutMs: number;
