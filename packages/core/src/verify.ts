@@ -41,7 +41,8 @@ function hasAccessTokenMarker(header: ProtectedHeaderParameters, payload: JWTPay
 /**
  * The rule that keeps ID tokens (and Keycloak's other kinds) out of the guard. A token is
  * not an access token when it carries a claim only ID tokens carry (`nonce`, `at_hash`,
- * `c_hash`, `s_hash`) or a Keycloak `typ` claim of another kind; or when, without an
+ * `c_hash`, `s_hash`), a Keycloak `typ` claim of another kind or a Cognito `token_use`
+ * other than `access`; or when, without an
  * access-token marker (see {@link hasAccessTokenMarker}), it carries `auth_time` or is
  * addressed to this client (`aud` contains the client id), which is what an ID token is.
  */
@@ -55,6 +56,7 @@ export function isNotAnAccessToken(
   if (typeof typClaim === "string" && NON_ACCESS_TYP_CLAIMS.has(typClaim.toLowerCase())) {
     return true;
   }
+  if (payload.token_use !== undefined && payload.token_use !== "access") return true; // Cognito
   if (hasAccessTokenMarker(header, payload)) return false;
   const aud = payload.aud;
   const toThisClient =

@@ -169,6 +169,11 @@ describe("ID tokens never pass the guard", () => {
     expect(
       await answer(forClient, await stack.idp.signJwt({ ...claims, aud: CLIENT_ID, nonce: "n" })),
     ).toEqual(refused);
+    // Cognito names its kinds: an ID token says token_use "id", whatever else it carries
+    const cognitoId = await stack.idp.signJwt({ ...claims, token_use: "id" });
+    expect(await answer(stack, cognitoId)).toEqual(refused);
+    const cognitoAccess = await stack.idp.signJwt({ ...claims, token_use: "access" });
+    expect(await answer(stack, cognitoAccess)).toEqual(accepted);
   });
 
   it("refuses auth_time without an access-token marker, whatever the audience", async () => {
