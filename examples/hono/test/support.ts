@@ -1,7 +1,10 @@
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import type { DevIdp } from "@oidc-auth/dev-idp";
 import { startDevIdp } from "@oidc-auth/dev-idp";
 import type { OIDCAuthOptions } from "@oidc-auth/hono";
 import { silentLogger } from "@oidc-auth/hono";
+import { CompactSign, exportJWK, generateKeyPair } from "jose";
 import type { TokenJson } from "../../../test-support/assertions.js";
 import type { RunningServer } from "../src/server.js";
 import { startServer } from "../src/server.js";
@@ -113,4 +116,88 @@ export function getWithToken(
   return fetch(url, {
     headers: token === undefined ? headers : { authorization: `Bearer ${token}`, ...headers },
   });
+}
+
+/**
+ * An identity provider of the test's own on 127.0.0.1, for hostile inputs the dev IdP will
+ * not produce: it serves a discovery document naming itself as issuer and a JWKS, both
+ * replaceable while it runs, and signs whatever bytes it is given with its RS256 key.
+ */
+export interface OwnIssuer {
+  issuer: string;
+  discoveryUrl: string;
+  /** The JWKS it serves at /jwks (its own public key unless replaced). */
+  jwks: { keys: Record<string, unknown>[] };
+  /** Extra or replaced members of the discovery document. */
+  discovery: Record<string, unknown>;
+  /** Requests per path. */
+  hits: Map<string, number>;
+  /** Signs `payload` (an object, or the exact payload bytes as text) with its key. */
+  sign(
+    payload: Record<string, unknown> | string,
+    header?: Record<string, unknown>,
+  ): Promise<string>;
+  /** Claims of a valid access token for `audience`: sign them (changed) to test a rule. */
+  claims(audience: string): Record<string, unknown>;
+  close(): Promise<void>;
+}
+
+export async function startOwnIssuer(): Promise<OwnIssuer> {
+  const { privateKey, publicKey } = await generateKeyPair("RS256");
+  const kid = "own-issuer-key";
+  const hits = new Map<string, number>();
+  const own: Partial<OwnIssuer> = {
+    jwks: { keys: [{ ...(await exportJWK(publicKey)), kid, alg: "RS256", use: "sig" }] },
+    discovery: {},
+    hits,
+  };
+  const server = createServer((req, res) => {
+    const path = new URL(req.url ?? "/", "http://x").pathname;
+    hits.set(path, (hits.get(path) ?? 0) + 1);
+    res.setHeader("content-type", "application/json");
+    if (path === "/.well-known/openid-configuration") {
+      res.end(
+        JSON.stringify({
+          issuer: own.issuer,
+          jwks_uri: `${own.issuer}/jwks`,
+          authorization_endpoint: `${own.issuer}/auth`,
+          token_endpoint: `${own.issuer}/token`,
+          ...own.discovery,
+        }),
+      );
+    } else if (path === "/jwks") {
+      res.end(JSON.stringify(own.jwks));
+    } else {
+      res.statusCode = 404;
+      res.end("{}");
+    }
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  own.issuer = `http://127.0.0.1:${port}`;
+  own.discoveryUrl = `${own.issuer}/.well-known/openid-configuration`;
+  own.sign = (payload, header = {}) =>
+    new CompactSign(
+      new TextEncoder().encode(typeof payload === "string" ? payload : JSON.stringify(payload)),
+    )
+      .setProtectedHeader({ alg: "RS256", typ: "at+jwt", kid, ...header })
+      .sign(privateKey);
+  own.claims = (audience) => {
+    const now = Math.floor(Date.now() / 1000);
+    return {
+      iss: own.issuer,
+      sub: "u-own",
+      aud: audience,
+      iat: now,
+      exp: now + 300,
+      scope: "openid profile email",
+      client_id: "oidc-auth-demo",
+    };
+  };
+  own.close = () =>
+    new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeAllConnections();
+    });
+  return own as OwnIssuer;
 }

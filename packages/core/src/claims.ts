@@ -1,4 +1,4 @@
-import type { ClaimConstraints } from "./config.js";
+import type { ClaimValue, ResolvedClaimConstraints } from "./config.js";
 import { claimsNotSatisfied, insufficientScope, invalidToken } from "./errors.js";
 
 /**
@@ -113,8 +113,13 @@ export function requireScopes(token: IDToken, required: string | undefined): voi
   }
 }
 
-function valueMatches(value: unknown, acceptable: readonly (string | number | boolean)[]): boolean {
-  const values = Array.isArray(value) ? value : [value];
+/**
+ * Whether the claim (a value or an array of values) holds one of the acceptable values.
+ * `acceptable` is always a list (see `resolveClaimConstraints`), so `includes` compares
+ * whole values with `===`-like equality: never substrings, never across types.
+ */
+function valueMatches(value: unknown, acceptable: readonly ClaimValue[]): boolean {
+  const values: unknown[] = Array.isArray(value) ? value : [value];
   return values.some(
     (v) =>
       (typeof v === "string" || typeof v === "number" || typeof v === "boolean") &&
@@ -123,7 +128,7 @@ function valueMatches(value: unknown, acceptable: readonly (string | number | bo
 }
 
 /** 403 unless every constraint has at least one acceptable value in the token. */
-export function requireClaims(token: IDToken, constraints: ClaimConstraints): void {
+export function requireClaims(token: IDToken, constraints: ResolvedClaimConstraints): void {
   for (const [path, acceptable] of Object.entries(constraints)) {
     const value = path === "roles" ? token.roles : readClaim(token, path);
     if (value === undefined || !valueMatches(value, acceptable)) throw claimsNotSatisfied();

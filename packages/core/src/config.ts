@@ -4,6 +4,7 @@ import type { Logger } from "./log.js";
 import { consoleLogger } from "./log.js";
 import type { RateLimitOptions, ResolvedRateLimits } from "./rate-limits.js";
 import { RateLimitOptionError, resolveRateLimits } from "./rate-limits.js";
+import { isLoopbackHost, isSecureEnough } from "./transport.js";
 
 /** The endpoints oidc-auth serves, by name. */
 export type EndpointName =
@@ -15,12 +16,21 @@ export type EndpointName =
   | "userinfo"
   | "jwks";
 
+/** A value a claim constraint accepts. Values match exactly (same type, same value). */
+export type ClaimValue = string | number | boolean;
+
 /**
  * Claim constraints: `{ "<claim path>": [acceptable values] }`. Dot paths reach nested
- * claims; the claim must contain at least one acceptable value; every key must match.
+ * claims; the claim (a value or an array of values) must contain at least one acceptable
+ * value, matched exactly; every key must match. A single string stands for a list of one
+ * (`{ roles: "admin" }` is `{ roles: ["admin"] }`, never a substring match). Anything else
+ * (objects, `null`, empty lists, non-finite numbers) is a {@link ConfigError}.
  * The key `roles` matches the flattened role set (see {@link OIDCAuthOptions.roleClaims}).
  */
-export type ClaimConstraints = Record<string, readonly (string | number | boolean)[]>;
+export type ClaimConstraints = Record<string, ClaimValue | readonly ClaimValue[]>;
+
+/** Claim constraints after validation: every value a non-empty list. */
+export type ResolvedClaimConstraints = Readonly<Record<string, readonly ClaimValue[]>>;
 
 /**
  * Options of {@link OIDCAuth}. The names are py-oidc-auth's in camelCase, with the same
@@ -35,8 +45,23 @@ export interface OIDCAuthOptions {
   discoveryUrl?: string;
   /** Default scopes, space separated; `openid` is always added. Default `"profile email"`. */
   scopes?: string;
-  /** Required `aud` of IdP access tokens (passthrough mode). None: `aud` is not checked. */
+  /**
+   * Required `aud` of IdP access tokens (passthrough mode). Passthrough mode refuses to
+   * start without it when the IdP is not on a loopback host or in production (see
+   * {@link acceptAnyAudience} for IdPs that cannot set one).
+   */
   audience?: string;
+  /**
+   * Passthrough mode without {@link audience}: accept IdP access tokens issued for any API
+   * of the IdP. Only for IdPs that cannot put an audience in their tokens; a warning is
+   * logged at startup. Default false.
+   */
+  acceptAnyAudience?: boolean;
+  /**
+   * Clients whose IdP access tokens the guard accepts: the token's `azp` (or, without one,
+   * its RFC 9068 `client_id`) must be one of these. Default: any client.
+   */
+  authorizedParties?: string[];
   /** Names the app in logs and the embedded store's data folder. Default `"oidc-auth"`. */
   appName?: string;
   /** Public base URL of the app, e.g. `https://app.example.org`. */
@@ -47,8 +72,18 @@ export interface OIDCAuthOptions {
   offlineAccess?: boolean;
   /** Timeout of every call to the IdP, in seconds. Default 10. */
   timeoutSec?: number;
-  /** Override of the IdP's JWKS URI (default: from discovery). */
+  /**
+   * Override of the IdP's JWKS URI (default: from discovery). A `jwks_uri` from discovery
+   * must be on the issuer's origin (or one of {@link trustedJwksOrigins}); this one is
+   * trusted as configured.
+   */
   jwksUri?: string;
+  /**
+   * Origins besides the issuer's on which the discovered `jwks_uri` may be, e.g.
+   * `["https://www.googleapis.com"]` for Google. Default none: a discovery document naming
+   * keys on another origin is refused (502).
+   */
+  trustedJwksOrigins?: string[];
   /** Override of the expected issuer (default: from discovery). */
   issuer?: string;
 
@@ -129,13 +164,19 @@ export interface OIDCAuthOptions {
   /** How the client authenticates at the token endpoint. Default `client_secret_basic`. */
   clientAuthMethod?: "client_secret_basic" | "client_secret_post";
   /**
-   * Allow plain-http IdP URLs that are not loopback (e.g. a Keycloak container on a private
-   * network). Loopback http URLs are always allowed. Default false.
+   * Allow plain-http IdP and peer URLs that are not loopback (e.g. a Keycloak container on
+   * a private network). Loopback http URLs are always allowed. Without it, a plain-http
+   * `discoveryUrl`, `issuer`, `jwksUri` or trusted issuer on another host refuses to start,
+   * and a discovered http `jwks_uri` is refused. Default false.
    */
   allowInsecureRequests?: boolean;
   /** Lifetime of a login transaction, in seconds. Default 600, at most 600. */
   transactionTtlSec?: number;
-  /** Minimum time between two JWKS fetches for an unknown `kid`, in seconds. Default 30. */
+  /**
+   * Minimum time between two JWKS fetches for an unknown `kid`, and the back-off after a
+   * failed discovery or JWKS fetch (no new attempt meanwhile: guards answer from cached
+   * keys or with 503 at once), in seconds. Default 30.
+   */
   jwksCooldownSec?: number;
   /** Age after which cached JWKS are refreshed, in seconds. Default 600. */
   jwksMaxAgeSec?: number;
@@ -187,12 +228,15 @@ export interface ResolvedConfig {
   discoveryUrl: string;
   scopes: string[];
   audience: string | undefined;
+  acceptAnyAudience: boolean;
+  authorizedParties: ReadonlySet<string> | undefined;
   appName: string;
   proxy: string;
-  claims: ClaimConstraints;
+  claims: ResolvedClaimConstraints;
   offlineAccess: boolean;
   timeoutMs: number;
   jwksUri: string | undefined;
+  trustedJwksOrigins: ReadonlySet<string>;
   issuer: string | undefined;
   secrets: string[] | undefined;
   brokerMode: boolean;
@@ -275,6 +319,63 @@ function absoluteUrl(name: string, value: string): string {
   }
 }
 
+/** The longest claim path a constraint may name, and its most segments. */
+const MAX_CLAIM_PATH_LENGTH = 256;
+
+/**
+ * Validates claim constraints (from options, `OIDC_CLAIMS` or a route) into lists of
+ * exact values. `source` names where they came from in the error message.
+ */
+export function resolveClaimConstraints(
+  constraints: unknown,
+  source: string,
+): ResolvedClaimConstraints {
+  if (constraints === undefined) return {};
+  if (constraints === null || typeof constraints !== "object" || Array.isArray(constraints)) {
+    throw new ConfigError(
+      `${source} must be an object of claim paths to acceptable values, e.g. {"roles": ["admin"]}.`,
+    );
+  }
+  const resolved: Record<string, readonly ClaimValue[]> = Object.create(null);
+  for (const [path, value] of Object.entries(constraints)) {
+    if (
+      path === "" ||
+      path.length > MAX_CLAIM_PATH_LENGTH ||
+      path.split(".").some((part) => part === "")
+    ) {
+      throw new ConfigError(`${source}: "${path.slice(0, 64)}" is not a claim path.`);
+    }
+    const values = typeof value === "string" ? [value] : value;
+    if (!Array.isArray(values) || values.length === 0 || !values.every(isClaimValue)) {
+      throw new ConfigError(
+        `${source}.${path} must be a string or a non-empty array of strings, numbers or booleans (values match exactly).`,
+      );
+    }
+    resolved[path] = Object.freeze([...values]);
+  }
+  return Object.freeze(resolved);
+}
+
+function isClaimValue(value: unknown): value is ClaimValue {
+  return (
+    typeof value === "string" ||
+    typeof value === "boolean" ||
+    (typeof value === "number" && Number.isFinite(value))
+  );
+}
+
+function resolveAuthorizedParties(parties: unknown): ReadonlySet<string> | undefined {
+  if (parties === undefined) return undefined;
+  if (
+    !Array.isArray(parties) ||
+    parties.length === 0 ||
+    !parties.every((p) => typeof p === "string" && p !== "")
+  ) {
+    throw new ConfigError("authorizedParties must be a non-empty list of client ids.");
+  }
+  return new Set(parties);
+}
+
 /** NODE_ENV, where the runtime has one (edge runtimes may not). */
 function runningInProduction(): boolean {
   const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process
@@ -336,6 +437,40 @@ export function resolveConfig(options: OIDCAuthOptions): ResolvedConfig {
     throw new ConfigError("clientIpHeader must be a header name.");
   }
   const production = options.production ?? runningInProduction();
+  const allowInsecureRequests = options.allowInsecureRequests ?? false;
+  const idpUrls = (
+    [
+      ["discoveryUrl", options.discoveryUrl],
+      ["issuer", options.issuer],
+      ["jwksUri", options.jwksUri],
+    ] as const
+  ).flatMap(([name, value]) => (value ? [[name, new URL(absoluteUrl(name, value))] as const] : []));
+  for (const [name, url] of [
+    ...idpUrls,
+    ...trustedIssuers.map(
+      (i) => ["trustedIssuers", new URL(absoluteUrl("trustedIssuers", i))] as const,
+    ),
+  ]) {
+    if (!isSecureEnough(url, allowInsecureRequests)) {
+      throw new ConfigError(
+        `${name} must use https (plain http only on a loopback host, or with allowInsecureRequests).`,
+      );
+    }
+  }
+  // Without an audience, any access token the IdP issued for any of its APIs would pass.
+  // Only development against an IdP on this machine may go without one.
+  const idpIsLocal = idpUrls.length > 0 && idpUrls.every(([, url]) => isLoopbackHost(url.hostname));
+  if (
+    !options.brokerMode &&
+    !options.audience &&
+    !options.acceptAnyAudience &&
+    idpUrls.length > 0 &&
+    (production || !idpIsLocal)
+  ) {
+    throw new ConfigError(
+      "passthrough mode needs audience (OIDC_AUDIENCE): the `aud` your API's access tokens carry. For an IdP that cannot set one, set acceptAnyAudience (OIDC_ACCEPT_ANY_AUDIENCE=true).",
+    );
+  }
   if (production && options.brokerMode) {
     if (!proxy) {
       throw new ConfigError(
@@ -357,12 +492,19 @@ export function resolveConfig(options: OIDCAuthOptions): ResolvedConfig {
     discoveryUrl: options.discoveryUrl ? absoluteUrl("discoveryUrl", options.discoveryUrl) : "",
     scopes: scopes.includes("openid") ? scopes : ["openid", ...scopes],
     audience: options.audience || undefined,
+    acceptAnyAudience: options.acceptAnyAudience ?? false,
+    authorizedParties: resolveAuthorizedParties(options.authorizedParties),
     appName: options.appName ?? "oidc-auth",
     proxy,
-    claims: options.claims ?? {},
+    claims: resolveClaimConstraints(options.claims, "claims"),
     offlineAccess: options.offlineAccess ?? true,
     timeoutMs: requireRange("timeoutSec", options.timeoutSec ?? 10, 0.1, 300) * 1000,
     jwksUri: options.jwksUri ? absoluteUrl("jwksUri", options.jwksUri) : undefined,
+    trustedJwksOrigins: new Set(
+      (options.trustedJwksOrigins ?? []).map(
+        (o) => new URL(absoluteUrl("trustedJwksOrigins", o)).origin,
+      ),
+    ),
     issuer: options.issuer || undefined,
     secrets,
     brokerMode: options.brokerMode ?? false,
@@ -429,7 +571,7 @@ export function resolveConfig(options: OIDCAuthOptions): ResolvedConfig {
     ],
     routes,
     clientAuthMethod: options.clientAuthMethod ?? "client_secret_basic",
-    allowInsecureRequests: options.allowInsecureRequests ?? false,
+    allowInsecureRequests,
     transactionTtlSec: requireRange("transactionTtlSec", options.transactionTtlSec ?? 600, 10, 600),
     jwksCooldownMs: requireRange("jwksCooldownSec", options.jwksCooldownSec ?? 30, 0, 3600) * 1000,
     jwksMaxAgeMs: requireRange("jwksMaxAgeSec", options.jwksMaxAgeSec ?? 600, 1, 86400) * 1000,

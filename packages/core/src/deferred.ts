@@ -3,7 +3,8 @@ import type { IDToken } from "./claims.js";
 import type { OIDCAuthOptions } from "./config.js";
 import type { AuthenticateOptions } from "./context.js";
 import { optionsFromEnv } from "./env.js";
-import type { HandleRequestOptions, RouteGuard } from "./oidc-auth.js";
+import type { RouteGuard } from "./guard.js";
+import type { HandleRequestOptions } from "./oidc-auth.js";
 import { OIDCAuth } from "./oidc-auth.js";
 
 /** An environment record, as `process.env` is. */

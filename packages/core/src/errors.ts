@@ -42,6 +42,14 @@ export function invalidToken(): OIDCAuthError {
   });
 }
 
+/** 400 for a request that sends its token in more than one way (RFC 6750 §3.1). */
+export function tokenInTwoPlaces(): OIDCAuthError {
+  const description = "Send the access token in the Authorization header only.";
+  return new OIDCAuthError(400, "invalid_request", description, {
+    "WWW-Authenticate": `${BEARER_REALM}, error="invalid_request", error_description="${description}"`,
+  });
+}
+
 /** 403 for a valid token that lacks a required scope. */
 export function insufficientScope(required: string): OIDCAuthError {
   return new OIDCAuthError(403, "insufficient_scope", "The token lacks a required scope.", {

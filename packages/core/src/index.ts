@@ -8,18 +8,26 @@ export type {
   SigningKeyRecord,
 } from "./broker/store.js";
 export type { IDToken } from "./claims.js";
-export type { ClaimConstraints, EndpointName, OIDCAuthOptions, ResolvedConfig } from "./config.js";
+export type {
+  ClaimConstraints,
+  ClaimValue,
+  EndpointName,
+  OIDCAuthOptions,
+  ResolvedClaimConstraints,
+  ResolvedConfig,
+} from "./config.js";
 export { ConfigError, DEFAULT_ROUTES } from "./config.js";
 export type { AuthenticateOptions } from "./context.js";
 export type { DeferredOptions, EnvRecord } from "./deferred.js";
 export { DeferredOIDCAuth, runtimeEnv } from "./deferred.js";
 export { envName, optionsFromEnv } from "./env.js";
 export { errorResponse, OIDCAuthError } from "./errors.js";
+export type { RouteGuard } from "./guard.js";
 export type { TokenExchangeAnswer } from "./handlers/token-exchange.js";
 export type { UserInfoAnswer } from "./handlers/userinfo.js";
 export type { Logger } from "./log.js";
 export { consoleLogger, silentLogger } from "./log.js";
-export type { HandleEndpointOptions, HandleRequestOptions, RouteGuard } from "./oidc-auth.js";
+export type { HandleEndpointOptions, HandleRequestOptions } from "./oidc-auth.js";
 export { OIDCAuth } from "./oidc-auth.js";
 export type { DeviceAuthorization } from "./provider.js";
 export type {

@@ -9,7 +9,7 @@ import {
   type JWSHeaderParameters,
   jwksCache,
 } from "jose";
-import { upstreamUnavailable } from "./errors.js";
+import { invalidToken, OIDCAuthError, upstreamUnavailable } from "./errors.js";
 import type { Logger } from "./log.js";
 import { describeError } from "./log.js";
 import type { KeysRemovedListener } from "./token-cache.js";
@@ -21,6 +21,7 @@ export type KeyResolver = (
 ) => CryptoKey | Promise<CryptoKey>;
 
 export interface KeySetOptions {
+  /** Minimum time between fetches for an unknown kid, and the back-off after a failed one. */
   cooldownMs: number;
   maxAgeMs: number;
   timeoutMs: number;
@@ -39,6 +40,9 @@ export interface KeySetOptions {
  * single-flight reloads and the cooldown on unknown `kid`s; this adds one thing: when a
  * refresh of a stale set fails, the last keys that were fetched keep verifying, so an IdP
  * outage does not turn valid tokens into 503s. With nothing ever fetched, an outage is 503.
+ * A failed fetch backs off: for the cooldown after it, no fetch is tried, and tokens are
+ * answered at once from the last keys (or 503), instead of each request waiting for a
+ * timeout of its own.
  */
 export class ResilientKeySet {
   readonly #remote: ReturnType<typeof createRemoteJWKSet>;
@@ -56,9 +60,14 @@ export class ResilientKeySet {
    */
   #chosen = new Map<string, CryptoKey>();
   #chosenFrom: JSONWebKeySet | undefined;
+  readonly #weakKeysLogged = new WeakSet<CryptoKey>();
+  readonly #cooldownMs: number;
+  /** When the last fetch failed (ms); -Infinity after a success. */
+  #failedAt = Number.NEGATIVE_INFINITY;
 
   constructor(url: URL, options: KeySetOptions) {
     this.#logger = options.logger;
+    this.#cooldownMs = options.cooldownMs;
     this.#onFetched = options.onFetched;
     this.#onKeysRemoved = options.onKeysRemoved;
     if (options.persisted) {
@@ -91,9 +100,14 @@ export class ResilientKeySet {
   };
 
   async #resolveRemote(header: JWSHeaderParameters, token: FlattenedJWSInput): Promise<CryptoKey> {
+    if (Date.now() - this.#failedAt < this.#cooldownMs) {
+      // Backing off: the IdP is not asked again before the cooldown is over.
+      if (this.#lastGood) return this.#usable(await this.#lastGood.resolver(header, token));
+      throw upstreamUnavailable();
+    }
     const setBefore = this.#cache.jwks;
     try {
-      const key = (await this.#remote(header, token)) as CryptoKey;
+      const key = this.#usable((await this.#remote(header, token)) as CryptoKey);
       this.#remember();
       // Remembered only if no other set was loaded meanwhile: a key chosen from the set
       // before a reload must never answer for the set after it (its kid may be gone).
@@ -111,21 +125,35 @@ export class ResilientKeySet {
         this.#remember();
         throw err;
       }
-      if (isKeyFailure(err)) throw err; // the token's choice of key, not an outage
+      if (isKeyFailure(err) || err instanceof OIDCAuthError) throw err; // not an outage
+      this.#failedAt = Date.now();
       const fallback = this.#lastGood;
       if (fallback) {
         this.#logger.warn(
           "JWKS refresh failed; verifying with the cached keys",
           describeError(err),
         );
-        return fallback.resolver(header, token);
+        return this.#usable(await fallback.resolver(header, token));
       }
       this.#logger.warn("JWKS unreachable and no keys cached", describeError(err));
       throw upstreamUnavailable();
     }
   }
 
+  /** The key, unless it is weak (then the token is refused and the key set's flaw logged once). */
+  #usable(key: CryptoKey): CryptoKey {
+    if (!isWeakRsaKey(key)) return key;
+    if (!this.#weakKeysLogged.has(key)) {
+      this.#weakKeysLogged.add(key);
+      this.#logger.warn(
+        "the key set holds an RSA key with a public exponent other than an odd number ≥ 65537 or a modulus under 2048 bits: never used to verify",
+      );
+    }
+    throw invalidToken();
+  }
+
   #remember(): void {
+    this.#failedAt = Number.NEGATIVE_INFINITY;
     const jwks = this.#cache.jwks;
     if (jwks && jwks !== this.#lastGood?.jwks) {
       const previous = this.#lastGood?.jwks;
@@ -137,6 +165,22 @@ export class ResilientKeySet {
       }
     }
   }
+}
+
+/**
+ * RSA keys that must never verify anything: a public exponent below 65537 or even (with
+ * e = 1 the "signature" is the padded message itself, so anyone can forge one; NIST SP
+ * 800-56B asks for an odd e ≥ 65537), or a modulus under 2048 bits. Other key types pass.
+ */
+export function isWeakRsaKey(key: CryptoKey): boolean {
+  const algorithm = key.algorithm as { modulusLength?: unknown; publicExponent?: unknown };
+  if (typeof algorithm.modulusLength !== "number") return false;
+  if (algorithm.modulusLength < 2048 || !(algorithm.publicExponent instanceof Uint8Array)) {
+    return true;
+  }
+  let exponent = 0n;
+  for (const byte of algorithm.publicExponent) exponent = (exponent << 8n) | BigInt(byte);
+  return exponent < 65537n || exponent % 2n === 0n;
 }
 
 /**

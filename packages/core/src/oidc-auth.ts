@@ -1,55 +1,22 @@
 import { Broker } from "./broker/broker.js";
 import type { BrokerStore } from "./broker/store.js";
 import type { IDToken } from "./claims.js";
-import { requireClaims, requireScopes } from "./claims.js";
-import type { ClaimConstraints, EndpointName, OIDCAuthOptions, ResolvedConfig } from "./config.js";
+import type { EndpointName, OIDCAuthOptions, ResolvedConfig } from "./config.js";
 import { resolveConfig } from "./config.js";
 import type { AuthContext, AuthenticateOptions } from "./context.js";
-import { errorResponse, missingToken, OIDCAuthError } from "./errors.js";
+import { errorResponse, OIDCAuthError } from "./errors.js";
+import type { RouteConstraints, RouteGuard } from "./guard.js";
+import { Guard } from "./guard.js";
 import { describeError } from "./log.js";
 import { IdentityProvider } from "./provider.js";
 import { RateLimiter } from "./rate-limiter.js";
 import type { Endpoint } from "./router.js";
-import { enabledEndpoints, normalisePrefix } from "./router.js";
+import { enabledEndpoints, matchEndpoint, normalisePrefix } from "./router.js";
 import { ephemeralSecret } from "./seal.js";
 import type { TokenCacheStats, VerifyUncached } from "./token-cache.js";
 import { TokenCache } from "./token-cache.js";
 import { Transactions } from "./transactions.js";
-import { AccessTokenVerifier, extractBearerToken } from "./verify.js";
-
-/**
- * The guard of one route (see {@link OIDCAuth.guard}). `check` answers synchronously when
- * the verified-token cache holds the request's token and the route's constraints pass,
- * and a promise otherwise; it never throws, every refusal is a rejected promise. The
- * token is hashed once per request either way.
- */
-export interface RouteGuard {
-  /** The verified token, synchronously on a cache hit; rejects with {@link OIDCAuthError}. */
-  check(request: Request): IDToken | Promise<IDToken>;
-  /** Like `check`, with `null` for a request without an acceptable token. */
-  checkOptional(request: Request): IDToken | Promise<IDToken | null>;
-  /** The verified token; rejects with {@link OIDCAuthError} (401, 403 or 503). */
-  authenticate(request: Request): Promise<IDToken>;
-  /** The verified token, or `null` for a request without an acceptable one. */
-  optional(request: Request): Promise<IDToken | null>;
-}
-
-/** A route's constraints after merging with the configured ones. */
-interface RouteConstraints {
-  scopes?: string | undefined;
-  claims: ClaimConstraints;
-}
-
-/** Whether the token passes the constraints (the non-throwing form of the checks). */
-function satisfies(token: IDToken, constraints: RouteConstraints): boolean {
-  try {
-    requireScopes(token, constraints.scopes);
-    requireClaims(token, constraints.claims);
-    return true;
-  } catch {
-    return false;
-  }
-}
+import { AccessTokenVerifier } from "./verify.js";
 
 /** Options of {@link OIDCAuth.handleRequest}. */
 export interface HandleRequestOptions {
@@ -93,6 +60,7 @@ export class OIDCAuth {
   readonly #rateLimiter: RateLimiter;
   /** The verifier of the guard's tokens: the broker's in broker mode, else the IdP's. */
   readonly #verifyUncached: VerifyUncached;
+  readonly #guard: Guard;
 
   constructor(options: OIDCAuthOptions = {}) {
     const config = resolveConfig(options);
@@ -119,19 +87,27 @@ export class OIDCAuth {
       );
       secrets = [ephemeralSecret()];
     }
+    if (!config.brokerMode && !config.audience && config.acceptAnyAudience) {
+      config.logger.warn(
+        "acceptAnyAudience: the guard accepts access tokens the identity provider issued for ANY API, not only this one (set audience / OIDC_AUDIENCE as soon as the IdP can put one in its tokens)",
+      );
+    }
     const transactions = new Transactions(config, secrets);
     this.#broker = config.brokerMode
       ? new Broker(config, provider, verifier, onKeysRemoved)
       : undefined;
     const guardVerifier = this.#broker?.verifier ?? verifier;
     this.#verifyUncached = (token) => guardVerifier.verifyWithKid(token);
+    const guard = new Guard(tokenCache, this.#verifyUncached, config.claims, config.logger);
+    this.#guard = guard;
+    const everyRoute = guard.constraints({});
     this.#context = {
       config,
       provider,
       verifier,
       transactions,
       broker: this.#broker,
-      requireToken: (request) => this.#verifyRequest(request, { claims: config.claims }),
+      requireToken: (request) => guard.verify(request, everyRoute),
     };
     this.#endpoints = enabledEndpoints(config);
     const broker = this.#broker;
@@ -155,18 +131,8 @@ export class OIDCAuth {
     } catch {
       return errorResponse(new OIDCAuthError(400, "invalid_request", "Malformed request URL."));
     }
-    const matches = this.#endpoints.filter((e) => `${prefix}${e.path}` === pathname);
-    if (matches.length === 0) {
-      return errorResponse(new OIDCAuthError(404, "not_found", "No such endpoint."));
-    }
-    const endpoint = matches.find((e) => (e.methods as readonly string[]).includes(request.method));
-    if (!endpoint) {
-      return errorResponse(
-        new OIDCAuthError(405, "invalid_request", "Method not allowed.", {
-          Allow: matches.flatMap((e) => e.methods).join(", "),
-        }),
-      );
-    }
+    const endpoint = matchEndpoint(this.#endpoints, prefix, pathname, request.method);
+    if (endpoint instanceof OIDCAuthError) return errorResponse(endpoint);
     return this.handleEndpoint(endpoint.name, request, { clientIp: options.clientIp });
   }
 
@@ -208,52 +174,34 @@ export class OIDCAuth {
   authenticate(request: Request, options?: AuthenticateOptions): Promise<IDToken>;
   authenticate(request: Request, options?: AuthenticateOptions): Promise<IDToken | null> {
     const opts = options ?? {}; // also null, from JavaScript
-    const verified = this.#verifyRequest(request, this.#constraints(opts));
-    return verified.catch(opts.optional ? this.#refuseOptional : this.#refuse);
+    const guard = this.#guard;
+    let constraints: RouteConstraints;
+    try {
+      constraints = guard.constraints(opts);
+    } catch (err) {
+      return Promise.reject(err); // a ConfigError: the app's mistake, not the caller's
+    }
+    return guard
+      .verify(request, constraints)
+      .catch(opts.optional ? guard.refuseOptional : guard.refuse);
   }
 
   /**
    * The guard of one route, prepared once: the route's constraints are merged with the
    * configured ones here rather than on every request, and {@link RouteGuard.check}
    * answers a token the verified-token cache holds synchronously, so an adapter can keep
-   * the route synchronous on the hot path.
+   * the route synchronous on the hot path. Throws a ConfigError for claims that are not
+   * constraints (at startup, where adapters prepare their routes).
    */
   guard(options?: Omit<AuthenticateOptions, "optional">): RouteGuard {
-    const constraints = this.#constraints(options ?? {});
-    const unconstrained = !constraints.scopes && Object.keys(constraints.claims).length === 0;
-    const check = (request: Request): IDToken | Promise<IDToken> => {
-      const answer = this.#tokenCache.verifyBearer(
-        request.headers.get("authorization"),
-        this.#verifyUncached,
-      );
-      if (
-        answer !== undefined &&
-        !(answer instanceof Promise) &&
-        (unconstrained || satisfies(answer, constraints))
-      ) {
-        return answer;
-      }
-      return this.#settle(answer, request, constraints);
-    };
-    return {
-      check: (request) => {
-        const answer = check(request);
-        return answer instanceof Promise ? answer.catch(this.#refuse) : answer;
-      },
-      checkOptional: (request) => {
-        const answer = check(request);
-        return answer instanceof Promise ? answer.catch(this.#refuseOptional) : answer;
-      },
-      authenticate: (request) => this.#verifyRequest(request, constraints).catch(this.#refuse),
-      optional: (request) => this.#verifyRequest(request, constraints).catch(this.#refuseOptional),
-    };
+    return this.#guard.route(this.#guard.constraints(options ?? {}));
   }
 
   /**
    * Verifies a raw access token (no scope or claim checks): a broker token in broker mode.
    * Like the guard's, the answer is frozen and may come from the verified-token cache.
    */
-  verifyToken(token: string): Promise<IDToken> {
+  async verifyToken(token: string): Promise<IDToken> {
     return this.#tokenCache.verify(token, this.#verifyUncached);
   }
 
@@ -293,68 +241,5 @@ export class OIDCAuth {
   #requireBroker(): Broker {
     if (!this.#broker) throw new Error("this instance is not in broker mode");
     return this.#broker;
-  }
-
-  /** The request's token checked against the route's constraints (hashed once). */
-  #verifyRequest(request: Request, constraints: RouteConstraints): Promise<IDToken> {
-    const answer = this.#tokenCache.verifyBearer(
-      request.headers.get("authorization"),
-      this.#verifyUncached,
-    );
-    return this.#settle(answer, request, constraints);
-  }
-
-  /**
-   * Finishes a check: waits for the cache's answer, or, for a header the cache did not
-   * take (other spellings, no cache), parses it and verifies; then the constraints.
-   */
-  async #settle(
-    answer: IDToken | Promise<IDToken> | undefined,
-    request: Request,
-    constraints: RouteConstraints,
-  ): Promise<IDToken> {
-    const token = await (answer ?? this.#verifyBearerToken(request));
-    requireScopes(token, constraints.scopes);
-    requireClaims(token, constraints.claims);
-    return token;
-  }
-
-  /** A route's constraints: its own claims on top of the configured ones. */
-  #constraints(options: Omit<AuthenticateOptions, "optional">): RouteConstraints {
-    return {
-      scopes: options.scopes,
-      claims: options.claims ? { ...this.config.claims, ...options.claims } : this.config.claims,
-    };
-  }
-
-  /** Logs a refusal of an optional guard and answers `null`. */
-  readonly #refuseOptional = (err: unknown): null => {
-    this.#refused(err);
-    return null;
-  };
-
-  /** Logs a refusal of the guard and throws it (401 for anything unexpected). */
-  readonly #refuse = (err: unknown): never => {
-    throw this.#refused(err);
-  };
-
-  /** Logs a refusal of the guard; answers the error to throw (401 for anything unexpected). */
-  #refused(err: unknown): OIDCAuthError {
-    if (err instanceof OIDCAuthError) {
-      this.config.logger.debug("guard refused a request", {
-        status: err.status,
-        error: err.error,
-      });
-      return err;
-    }
-    this.config.logger.error("unexpected failure in the guard", describeError(err));
-    return new OIDCAuthError(401, "invalid_token", "The access token is invalid or expired.");
-  }
-
-  /** The request's bearer token verified (through the token cache): the guard's slow path. */
-  #verifyBearerToken(request: Request): Promise<IDToken> {
-    const raw = extractBearerToken(request, this.config.maxTokenBytes);
-    if (raw === undefined) throw missingToken();
-    return this.#tokenCache.verify(raw, this.#verifyUncached);
   }
 }

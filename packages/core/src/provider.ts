@@ -3,13 +3,9 @@ import type { ResolvedConfig } from "./config.js";
 import { ConfigError } from "./config.js";
 import { badRequest, OIDCAuthError, upstreamInvalid, upstreamUnavailable } from "./errors.js";
 import { describeError } from "./log.js";
+import { isLoopbackHost, isTrustedJwksUri } from "./transport.js";
 
 const WELL_KNOWN = "/.well-known/openid-configuration";
-
-/** True for hosts whose traffic never leaves the machine. */
-export function isLoopbackHost(hostname: string): boolean {
-  return hostname === "localhost" || hostname === "[::1]" || /^127(\.\d{1,3}){3}$/.test(hostname);
-}
 
 /** The options oauth4webapi's request functions share. */
 interface RequestOptions {
@@ -48,6 +44,7 @@ export class IdentityProvider {
   readonly #issuerUrl: URL | undefined;
   #metadata: oauth.AuthorizationServer | undefined;
   #pending: Promise<oauth.AuthorizationServer> | undefined;
+  #lastFailure: { at: number; error: unknown } | undefined;
 
   constructor(config: ResolvedConfig) {
     this.#config = config;
@@ -86,12 +83,23 @@ export class IdentityProvider {
     return url !== undefined && url.protocol === "http:" && isLoopbackHost(url.hostname);
   }
 
-  /** The IdP's metadata, discovered once; concurrent first callers share one request. */
+  /**
+   * The IdP's metadata, discovered once; concurrent first callers share one request. A
+   * failed discovery is not kept, but backs off: for the cooldown (`jwksCooldownSec`)
+   * after it, callers get its error at once instead of waiting for another timeout.
+   */
   async metadata(): Promise<oauth.AuthorizationServer> {
     if (this.#metadata) return this.#metadata;
-    this.#pending ??= this.#discover().finally(() => {
-      this.#pending = undefined;
-    });
+    const failure = this.#lastFailure;
+    if (failure && Date.now() - failure.at < this.#config.jwksCooldownMs) throw failure.error;
+    this.#pending ??= this.#discover()
+      .catch((err: unknown) => {
+        this.#lastFailure = { at: Date.now(), error: err };
+        throw err;
+      })
+      .finally(() => {
+        this.#pending = undefined;
+      });
     return this.#pending;
   }
 
@@ -119,12 +127,34 @@ export class IdentityProvider {
     return this.#config.issuer ?? (await this.metadata()).issuer;
   }
 
-  /** The IdP's JWKS URI. */
+  /**
+   * The IdP's JWKS URI: the configured one, else the discovered one if it is on the
+   * issuer's origin or a trusted one, over https (see `isTrustedJwksUri`); else 502.
+   */
   async jwksUri(): Promise<string> {
-    if (this.#config.jwksUri) return this.#config.jwksUri;
-    const uri = (await this.metadata()).jwks_uri;
-    if (!uri) throw upstreamInvalid();
-    return uri;
+    const config = this.#config;
+    if (config.jwksUri) return config.jwksUri;
+    const metadata = await this.metadata();
+    let uri: URL;
+    try {
+      uri = new URL(metadata.jwks_uri ?? "");
+    } catch {
+      throw upstreamInvalid();
+    }
+    if (
+      !isTrustedJwksUri(
+        uri,
+        metadata.issuer,
+        config.trustedJwksOrigins,
+        config.allowInsecureRequests,
+      )
+    ) {
+      config.logger.error(
+        "the discovery document names a jwks_uri on another origin than the issuer, or over plain http: refused (configure jwksUri or trustedJwksOrigins if it is genuine)",
+      );
+      throw upstreamInvalid();
+    }
+    return uri.href;
   }
 
   /** Builds the authorization request URL (PKCE S256, state, nonce already chosen). */

@@ -1,6 +1,6 @@
 import type { ResolvedConfig } from "./config.js";
 import { badRequest } from "./errors.js";
-import { isLoopbackHost } from "./provider.js";
+import { isLoopbackHost } from "./transport.js";
 
 /** Whitespace, control characters and backslashes: never part of a URI we accept. */
 function hasUnsafeCharacter(value: string): boolean {

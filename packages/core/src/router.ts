@@ -1,5 +1,6 @@
 import type { EndpointName, ResolvedConfig } from "./config.js";
 import type { EndpointHandler } from "./context.js";
+import { OIDCAuthError } from "./errors.js";
 import { callback } from "./handlers/callback.js";
 import { device } from "./handlers/device.js";
 import { jwks } from "./handlers/jwks.js";
@@ -50,4 +51,23 @@ export function normalisePrefix(prefix: string | undefined): string {
   if (!prefix || prefix === "/") return "";
   const withSlash = prefix.startsWith("/") ? prefix : `/${prefix}`;
   return withSlash.replace(/\/+$/, "");
+}
+
+/**
+ * The endpoint serving `method` at `pathname` (the prefix included), or the error to
+ * answer: 404 for an unknown path, 405 with `Allow` for a known path and another method.
+ */
+export function matchEndpoint(
+  endpoints: readonly Endpoint[],
+  prefix: string,
+  pathname: string,
+  method: string,
+): Endpoint | OIDCAuthError {
+  const matches = endpoints.filter((e) => `${prefix}${e.path}` === pathname);
+  if (matches.length === 0) return new OIDCAuthError(404, "not_found", "No such endpoint.");
+  const endpoint = matches.find((e) => (e.methods as readonly string[]).includes(method));
+  if (endpoint) return endpoint;
+  return new OIDCAuthError(405, "invalid_request", "Method not allowed.", {
+    Allow: matches.flatMap((e) => e.methods).join(", "),
+  });
 }

@@ -71,14 +71,6 @@ async function webCryptoHash(token: string): Promise<string> {
   return hex;
 }
 
-/** The cache key of a token: its SHA-256 (the token itself is never kept). */
-function tokenHash(token: string): string | Promise<string> {
-  return nodeHash ? nodeHash("sha256", token, "base64") : webCryptoHash(token);
-}
-
-/** The token syntax `extractBearerToken` accepts: only such tokens are ever stored. */
-const TOKEN_SYNTAX = /^[A-Za-z0-9\-._~+/]+=*$/;
-
 /** Freezes the token and everything in it: cached claims are shared by every request. */
 function deepFreeze<T>(value: T): T {
   if (value !== null && typeof value === "object" && !Object.isFrozen(value)) {
@@ -122,43 +114,21 @@ export class TokenCache {
   }
 
   /**
-   * The verification of the token of an `Authorization` header in its usual form,
-   * `Bearer <token>` with a token of the bearer syntax, hashing the token once: the cached
-   * claims synchronously, else the promise of {@link verify}'s answer. Undefined for any
-   * other header, with the cache disabled, and where hashing is asynchronous (Web
-   * Crypto): the caller then parses the header itself and calls {@link verify}. Only
-   * tokens of that syntax are ever stored, so a hit is a header `extractBearerToken`
-   * accepts, with that very token.
-   */
-  verifyBearer(
-    authorization: string | null,
-    verifyUncached: VerifyUncached,
-  ): IDToken | Promise<IDToken> | undefined {
-    if (authorization === null || !authorization.startsWith("Bearer ")) return undefined;
-    const token = authorization.slice(7);
-    const { capacity, maxTokenBytes } = this.#options;
-    if (!nodeHash || capacity === 0 || token.length > maxTokenBytes) return undefined;
-    const key = nodeHash("sha256", token, "base64");
-    const cached = this.#read(key);
-    if (cached !== undefined) return cached;
-    if (!TOKEN_SYNTAX.test(token)) return undefined;
-    return this.#verifyMiss(key, token, verifyUncached);
-  }
-
-  /**
-   * The verified claims of `token`: from the cache, or from `verifyUncached` (then
+   * The verified claims of `token`: synchronously from the cache when hashing is
+   * synchronous (node:crypto), else the promise of `verifyUncached`'s answer (then
    * stored). Concurrent calls with the same uncached token share one verification. The
    * answer is deeply frozen.
    */
-  verify(token: string, verifyUncached: VerifyUncached): Promise<IDToken> {
+  verify(token: string, verifyUncached: VerifyUncached): IDToken | Promise<IDToken> {
     const { capacity, maxTokenBytes } = this.#options;
     if (capacity === 0 || token.length > maxTokenBytes) {
       return verifyUncached(token).then((verified) => deepFreeze(verified.token));
     }
-    const hashed = tokenHash(token);
-    return typeof hashed === "string"
-      ? this.#verifyKeyed(hashed, token, verifyUncached)
-      : hashed.then((key) => this.#verifyKeyed(key, token, verifyUncached));
+    if (nodeHash) {
+      const key = nodeHash("sha256", token, "base64");
+      return this.#read(key) ?? this.#verifyMiss(key, token, verifyUncached);
+    }
+    return webCryptoHash(token).then((key) => this.#verifyKeyed(key, token, verifyUncached));
   }
 
   /** {@link verify} once the token's key is known (no promise layer of its own). */
@@ -225,15 +195,14 @@ export class TokenCache {
     try {
       const { token: verified, kid } = await verifyUncached(token);
       deepFreeze(verified);
-      if (generation === this.#generation) this.#store(key, token, verified, kid);
+      if (generation === this.#generation) this.#store(key, verified, kid);
       return verified;
     } finally {
       this.#pending.delete(key);
     }
   }
 
-  #store(key: string, token: string, verified: IDToken, kid: string | undefined): void {
-    if (!TOKEN_SYNTAX.test(token)) return;
+  #store(key: string, verified: IDToken, kid: string | undefined): void {
     const tolerance = this.#options.clockToleranceSec;
     const validFrom = Math.max(verified.nbf ?? -Infinity, verified.iat ?? -Infinity) - tolerance;
     const expiresAtMs = Math.min(

@@ -1,43 +1,76 @@
-import type { JWTVerifyResult, ProtectedHeaderParameters } from "jose";
+import type { JWTPayload, JWTVerifyResult, ProtectedHeaderParameters } from "jose";
 import { decodeProtectedHeader, errors as joseErrors, jwtVerify } from "jose";
 import type { IDToken } from "./claims.js";
 import { toIDToken } from "./claims.js";
 import type { ResolvedConfig } from "./config.js";
-import { invalidToken, missingToken, OIDCAuthError } from "./errors.js";
+import { invalidToken, OIDCAuthError } from "./errors.js";
 import { ResilientKeySet } from "./jwks.js";
+import { checkVerifiedJwt, precheckCompactJws } from "./jwt-checks.js";
 import { describeError } from "./log.js";
 import type { IdentityProvider } from "./provider.js";
 import type { KeysRemovedListener, VerifiedToken } from "./token-cache.js";
-
-/**
- * The bearer token of a request: the `Bearer` scheme (any case), exactly one token,
- * from the Authorization header only. Returns undefined when there is no such header.
- */
-export function extractBearerToken(request: Request, maxBytes: number): string | undefined {
-  const header = request.headers.get("authorization");
-  if (header === null) return undefined;
-  const match = /^bearer +([A-Za-z0-9\-._~+/]+=*) *$/i.exec(header);
-  if (!match?.[1]) throw missingToken();
-  const token = match[1];
-  if (token.length > maxBytes) throw invalidToken();
-  return token;
-}
 
 function normaliseMediaType(type: string): string {
   const t = type.toLowerCase();
   return t.startsWith("application/") ? t.slice("application/".length) : t;
 }
 
-/** Claims a token of an IdP must never carry to count as an access token. */
-const ID_TOKEN_MARKERS = ["at_hash", "c_hash", "s_hash"];
+/**
+ * Claims only ID tokens carry (OIDC Core §2, §3.1.3.6, §3.3.2.11): an access token never
+ * needs them, so any of them makes a token an ID token, whatever else it says.
+ */
+const ID_TOKEN_ONLY_CLAIMS = ["nonce", "at_hash", "c_hash", "s_hash"];
 /** Keycloak's `typ` claim values of tokens that are not access tokens. */
 const NON_ACCESS_TYP_CLAIMS = new Set(["id", "refresh", "offline", "logout"]);
 
 /**
- * Verifies IdP access tokens (passthrough mode): signature with the IdP's keys, algorithms
- * from the configured allow-list, `iss` exact, `aud` exact when configured, `exp`, `iat`,
- * `sub` required, and the token kind (no ID tokens, no refresh tokens). The `typ` header is
- * judged from the header jose verified, so the header is decoded once.
+ * Whether a token says it is an access token: the RFC 9068 `typ` header `at+jwt`,
+ * Keycloak's `typ` claim `Bearer`, or a claim only access tokens carry (`client_id` of RFC
+ * 9068, `scope`, `scp`). ID tokens carry none of these.
+ */
+function hasAccessTokenMarker(header: ProtectedHeaderParameters, payload: JWTPayload): boolean {
+  return (
+    (typeof header.typ === "string" && normaliseMediaType(header.typ) === "at+jwt") ||
+    (typeof payload.typ === "string" && payload.typ.toLowerCase() === "bearer") ||
+    payload.client_id !== undefined ||
+    payload.scope !== undefined ||
+    payload.scp !== undefined
+  );
+}
+
+/**
+ * The rule that keeps ID tokens (and Keycloak's other kinds) out of the guard. A token is
+ * not an access token when it carries a claim only ID tokens carry (`nonce`, `at_hash`,
+ * `c_hash`, `s_hash`), a Keycloak `typ` claim of another kind or a Cognito `token_use`
+ * other than `access`; or when, without an
+ * access-token marker (see {@link hasAccessTokenMarker}), it carries `auth_time` or is
+ * addressed to this client (`aud` contains the client id), which is what an ID token is.
+ */
+export function isNotAnAccessToken(
+  header: ProtectedHeaderParameters,
+  payload: JWTPayload,
+  clientId: string,
+): boolean {
+  for (const claim of ID_TOKEN_ONLY_CLAIMS) if (Object.hasOwn(payload, claim)) return true;
+  const typClaim = payload.typ;
+  if (typeof typClaim === "string" && NON_ACCESS_TYP_CLAIMS.has(typClaim.toLowerCase())) {
+    return true;
+  }
+  if (payload.token_use !== undefined && payload.token_use !== "access") return true; // Cognito
+  if (hasAccessTokenMarker(header, payload)) return false;
+  const aud = payload.aud;
+  const toThisClient =
+    clientId !== "" && (aud === clientId || (Array.isArray(aud) && aud.includes(clientId)));
+  return toThisClient || Object.hasOwn(payload, "auth_time");
+}
+
+/**
+ * Verifies IdP access tokens (passthrough mode): the shared pre-check of the compact form,
+ * signature with the IdP's keys, algorithms from the configured allow-list, `iss` exact,
+ * `aud` exact when configured, `azp` (or `client_id`) in `authorizedParties` when
+ * configured, `exp`, `iat`, `sub` required and strict (see `checkVerifiedJwt`), and the
+ * token kind (no ID tokens, no refresh tokens; see {@link isNotAnAccessToken}). The `typ`
+ * header is judged from the header jose verified, so the header is decoded once.
  */
 export class AccessTokenVerifier {
   readonly #config: ResolvedConfig;
@@ -45,6 +78,8 @@ export class AccessTokenVerifier {
   #keys: ResilientKeySet | undefined;
   #rolePaths: string[];
   readonly #acceptedTypes: ReadonlySet<string>;
+  /** A token without `typ` is a plain JWT (RFC 7519 §5.1): accepted only where `JWT` is. */
+  readonly #acceptsUntyped: boolean;
   readonly #onKeysRemoved: KeysRemovedListener | undefined;
 
   constructor(
@@ -57,6 +92,7 @@ export class AccessTokenVerifier {
     this.#onKeysRemoved = onKeysRemoved;
     this.#rolePaths = config.roleClaims.map((p) => p.replaceAll("{clientId}", config.clientId));
     this.#acceptedTypes = new Set(config.accessTokenTypes.map(normaliseMediaType));
+    this.#acceptsUntyped = this.#acceptedTypes.has("jwt");
   }
 
   /** The IdP's key set (also used to verify ID token signatures). */
@@ -80,8 +116,8 @@ export class AccessTokenVerifier {
 
   /** {@link verify}, answering also the `kid` of the key that verified the token. */
   async verifyWithKid(token: string): Promise<VerifiedToken> {
-    if (token.length > this.#config.maxTokenBytes) throw invalidToken();
-    if (token.split(".").length !== 3) throw invalidToken(); // JWE (5 parts) and garbage
+    const config = this.#config;
+    precheckCompactJws(token, config.maxTokenBytes);
     // Both are known after the first verification: no promise to wait for then. Before
     // that, a token whose header is malformed or of another type is refused without
     // asking the IdP (a 401 stays a 401 while the IdP is unreachable).
@@ -103,35 +139,39 @@ export class AccessTokenVerifier {
     let verified: JWTVerifyResult;
     try {
       verified = await jwtVerify(token, keys.resolve, {
-        algorithms: this.#config.algorithms,
+        algorithms: config.algorithms,
         issuer,
-        ...(this.#config.audience ? { audience: this.#config.audience } : {}),
-        clockTolerance: this.#config.clockToleranceSec,
+        ...(config.audience ? { audience: config.audience } : {}),
+        clockTolerance: config.clockToleranceSec,
         requiredClaims: ["exp", "iat", "iss", "sub"],
       });
     } catch (err) {
       if (err instanceof OIDCAuthError) throw err;
       if (!(err instanceof joseErrors.JOSEError)) {
-        this.#config.logger.warn("unexpected token verification failure", describeError(err));
+        config.logger.warn("unexpected token verification failure", describeError(err));
       }
       throw invalidToken();
     }
     const { payload, protectedHeader } = verified;
     this.#checkTyp(protectedHeader.typ);
-    for (const marker of ID_TOKEN_MARKERS) if (marker in payload) throw invalidToken();
-    const typClaim = payload.typ;
-    if (typeof typClaim === "string" && NON_ACCESS_TYP_CLAIMS.has(typClaim.toLowerCase())) {
-      throw invalidToken();
+    checkVerifiedJwt(protectedHeader, payload, config.clockToleranceSec);
+    if (isNotAnAccessToken(protectedHeader, payload, config.clientId)) throw invalidToken();
+    if (config.authorizedParties !== undefined) {
+      const party = payload.azp ?? payload.client_id;
+      if (typeof party !== "string" || !config.authorizedParties.has(party)) throw invalidToken();
     }
     return { token: toIDToken(payload, this.#rolePaths), kid: protectedHeader.kid };
   }
 
   /**
-   * Refuses a `typ` outside the accepted types (absent is fine). RFC 7515 §4.1.9: `typ`
-   * compares case-insensitively, with or without `application/`.
+   * Refuses a `typ` outside the accepted types; no `typ` counts as `JWT`. RFC 7515
+   * §4.1.9: `typ` compares case-insensitively, with or without `application/`.
    */
   #checkTyp(typ: unknown): void {
-    if (typ === undefined) return;
+    if (typ === undefined) {
+      if (!this.#acceptsUntyped) throw invalidToken();
+      return;
+    }
     if (typeof typ !== "string" || !this.#acceptedTypes.has(normaliseMediaType(typ))) {
       throw invalidToken();
     }

@@ -34,6 +34,23 @@ describe("options from the environment", () => {
     });
   });
 
+  it("reads the trust options of issue 11", () => {
+    expect(
+      optionsFromEnv({
+        OIDC_ACCEPT_ANY_AUDIENCE: "true",
+        OIDC_AUTHORIZED_PARTIES: "web, cli",
+        OIDC_TRUSTED_JWKS_ORIGINS: "https://www.googleapis.com",
+      }),
+    ).toEqual({
+      acceptAnyAudience: true,
+      authorizedParties: ["web", "cli"],
+      trustedJwksOrigins: ["https://www.googleapis.com"],
+    });
+    expect(() => new OIDCAuth({ authorizedParties: [], logger: silentLogger })).toThrow(
+      /authorizedParties/,
+    );
+  });
+
   it("lets explicit options win over the environment", () => {
     const options = optionsFromEnv(
       { OIDC_CLIENT_ID: "from-env", OIDC_AUDIENCE: "aud-env" },
@@ -79,9 +96,9 @@ describe("configuration", () => {
   });
 
   it("refuses a discovery URL that is not a well-known URL", () => {
-    expect(() => new OIDCAuth({ ...base, discoveryUrl: "https://idp.example.org/" })).toThrow(
-      /openid-configuration/,
-    );
+    expect(
+      () => new OIDCAuth({ ...base, audience: "api", discoveryUrl: "https://idp.example.org/" }),
+    ).toThrow(/openid-configuration/);
   });
 
   it("serves only the enabled routes, at their configured paths", () => {

@@ -4,6 +4,7 @@ import type { OIDCAuthOptions } from "../src/config.js";
 import { resolveConfig } from "../src/config.js";
 import { OIDCAuthError } from "../src/errors.js";
 import { ExpiringMap } from "../src/expiring-set.js";
+import { isWeakRsaKey } from "../src/jwks.js";
 import { silentLogger } from "../src/log.js";
 import { checkPostLogoutRedirectUri, checkRedirectUri } from "../src/redirect-uris.js";
 import { readForm, singleParam } from "../src/request-body.js";
@@ -577,5 +578,32 @@ describe("claims", () => {
     expect(Object.hasOwn(token, "__proto__")).toBe(false);
     expect((token as Record<string, unknown>).admin).toBeUndefined();
     expect(Object.getPrototypeOf(token)).toBe(Object.prototype);
+  });
+});
+
+describe("isWeakRsaKey", () => {
+  const rsa = async (publicExponent: number[], modulusLength = 2048) =>
+    (
+      await crypto.subtle.generateKey(
+        {
+          name: "RSASSA-PKCS1-v1_5",
+          modulusLength,
+          publicExponent: new Uint8Array(publicExponent),
+          hash: "SHA-256",
+        },
+        true,
+        ["sign", "verify"],
+      )
+    ).publicKey;
+
+  it("refuses exponents below 65537 and moduli under 2048 bits, and passes other key types", async () => {
+    expect(isWeakRsaKey(await rsa([1, 0, 1]))).toBe(false);
+    expect(isWeakRsaKey(await rsa([3]))).toBe(true);
+    expect(isWeakRsaKey(await rsa([1, 0, 1], 1024))).toBe(true);
+    const ec = await crypto.subtle.generateKey({ name: "ECDSA", namedCurve: "P-256" }, true, [
+      "sign",
+      "verify",
+    ]);
+    expect(isWeakRsaKey(ec.publicKey)).toBe(false);
   });
 });

@@ -157,6 +157,7 @@ export type {
   RouteGuard,
 } from "@oidc-auth/core";
 export {
+  ConfigError,
   errorResponse,
   MemoryBrokerStore,
   OIDCAuthError,

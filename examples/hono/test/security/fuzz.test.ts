@@ -5,6 +5,7 @@
  * number of cases; `pnpm fuzz` (FUZZ_RUNS=…) runs more.
  */
 import fc from "fast-check";
+import { decodeJwt } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Stack } from "../support.js";
 import { loginTokens, startStack } from "../support.js";
@@ -44,6 +45,7 @@ const PARAMS = [
   "subject_token",
   "subject_token_type",
   "post_logout_redirect_uri",
+  "access_token",
 ];
 
 const b64 = (s: string) => Buffer.from(s).toString("base64url");
@@ -64,8 +66,36 @@ const anyText = fc.oneof(
   fc.webUrl(),
 );
 
-function tokens(valid: string[]) {
+/** A valid token spelt otherwise: the encodings the guard's pre-check refuses. */
+function respelt(valid: string[]) {
+  return fc
+    .tuple(
+      fc.constantFrom(...valid.filter((t) => t.split(".").length === 3)),
+      fc.constantFrom("padding", "trailing bits", "bom", "zip header", "deep", "1e309"),
+    )
+    .map(([token, how]) => {
+      const [h, p, sig] = token.split(".") as [string, string, string];
+      switch (how) {
+        case "padding":
+          return `${token}=`;
+        case "trailing bits":
+          return `${h}.${p}.${sig.slice(0, -1)}${sig.endsWith("B") ? "C" : "B"}`;
+        case "bom":
+          return `${h}.77u_${p}.${sig}`;
+        case "zip header":
+          return `${b64(JSON.stringify({ alg: "RS256", zip: "DEF" }))}.${p}.${sig}`;
+        case "deep":
+          return `${h}.${b64(`{"sub":"x","d":${"[".repeat(2500)}${"]".repeat(2500)}}`)}.${sig}`;
+        default:
+          return `${h}.${b64('{"sub":"x","exp":1e309,"iat":-1e309}')}.${sig}`;
+      }
+    });
+}
+
+function tokens(valid: string[], hostile: string[]) {
   return fc.oneof(
+    respelt(valid),
+    fc.constantFrom(...hostile),
     fc.string({ maxLength: 60 }),
     fc.constantFrom(...valid),
     fc
@@ -84,7 +114,7 @@ function tokens(valid: string[]) {
   );
 }
 
-function requests(baseUrl: string, valid: string[]) {
+function requests(baseUrl: string, valid: string[], hostile: string[]) {
   return fc
     .record({
       method: fc.constantFrom("GET", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"),
@@ -101,9 +131,9 @@ function requests(baseUrl: string, valid: string[]) {
       ),
       authorization: fc.option(
         fc.oneof(
-          tokens(valid).map((t) => `Bearer ${t}`),
+          tokens(valid, hostile).map((t) => `Bearer ${t}`),
           fc.string({ maxLength: 40 }),
-          tokens(valid).map((t) => `bearer  ${t} x`),
+          tokens(valid, hostile).map((t) => `bearer  ${t} x`),
         ),
       ),
       cookie: fc.option(
@@ -126,7 +156,7 @@ function requests(baseUrl: string, valid: string[]) {
           fc
             .dictionary(
               fc.oneof(fc.constantFrom(...PARAMS), fc.string({ maxLength: 8 })),
-              fc.oneof(anyText, tokens(valid)),
+              fc.oneof(anyText, tokens(valid, hostile)),
               {
                 maxKeys: 6,
               },
@@ -175,6 +205,8 @@ for (const mode of ["passthrough", "broker"] as const) {
   describe(`fuzzing the Hono example (${mode} mode)`, () => {
     let stack: Stack;
     const valid: string[] = [];
+    /** Signed by the IdP, refused by the guard: the strictness rules of issue 11. */
+    const hostile: string[] = [];
     beforeAll(async () => {
       stack = await startStack({
         env:
@@ -186,6 +218,20 @@ for (const mode of ["passthrough", "broker"] as const) {
         login.refresh_token as string,
         await stack.idp.mintAccessToken("bob"),
       );
+      const claims = decodeJwt(valid[2] as string);
+      const nested = (depth: number): unknown => (depth === 0 ? 1 : [nested(depth - 1)]);
+      hostile.push(
+        await stack.idp.signJwt({ ...claims, zip: "DEF" }, { zip: "DEF" }),
+        await stack.idp.signJwt({ ...claims, iat: (claims.iat ?? 0) + 3600 }),
+        await stack.idp.signJwt({ ...claims, sub: "" }),
+        await stack.idp.signJwt({ ...claims, sub: "s".repeat(2000) }),
+        await stack.idp.signJwt({ ...claims, deep: nested(200) }),
+        await stack.idp.signJwt({ ...claims, exp: (claims.exp ?? 0) + 0.5 }),
+        await stack.idp.signJwt(
+          { ...claims, nonce: "n", aud: "oidc-auth-demo" },
+          { typ: undefined },
+        ),
+      );
     });
     afterAll(async () => {
       await stack?.close();
@@ -193,9 +239,12 @@ for (const mode of ["passthrough", "broker"] as const) {
 
     it(`answers ${RUNS} random requests without a 5xx, every error as JSON`, async () => {
       await fc.assert(
-        fc.asyncProperty(requests(stack.url, valid), async ({ url, init, describe: label }) => {
-          await checkAnswer(url, init, label);
-        }),
+        fc.asyncProperty(
+          requests(stack.url, valid, hostile),
+          async ({ url, init, describe: label }) => {
+            await checkAnswer(url, init, label);
+          },
+        ),
         {
           numRuns: RUNS,
           seed: Number(process.env.FUZZ_SEED ?? Date.now() % 2 ** 31),

@@ -9,6 +9,7 @@ import type { IDToken } from "../claims.js";
 import { toIDToken } from "../claims.js";
 import type { ResolvedConfig } from "../config.js";
 import { invalidToken, OIDCAuthError } from "../errors.js";
+import { checkVerifiedJwt, precheckCompactJws } from "../jwt-checks.js";
 import { describeError } from "../log.js";
 import type { VerifiedToken } from "../token-cache.js";
 import type { PeerKeys } from "./federation.js";
@@ -42,8 +43,7 @@ export class BrokerTokenVerifier {
 
   /** {@link verify}, answering also the `kid` of the key that verified the token. */
   async verifyWithKid(token: string): Promise<VerifiedToken> {
-    if (token.length > this.#config.maxTokenBytes || token.split(".").length !== 3)
-      throw invalidToken();
+    precheckCompactJws(token, this.#config.maxTokenBytes);
     // Issuer and type first: they choose the keys, and a token of another kind is refused
     // without touching the store or a peer.
     let iss: unknown;
@@ -73,6 +73,7 @@ export class BrokerTokenVerifier {
         clockTolerance: this.#config.clockToleranceSec,
         requiredClaims: ["exp", "iat", "iss", "sub", "jti"],
       });
+      checkVerifiedJwt(protectedHeader, payload, this.#config.clockToleranceSec);
       return { token: toIDToken(payload, ["roles"]), kid: protectedHeader.kid };
     } catch (err) {
       if (err instanceof OIDCAuthError) throw err;

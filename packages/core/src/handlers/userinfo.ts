@@ -1,6 +1,6 @@
+import { readBearerToken } from "../bearer.js";
 import type { AuthContext } from "../context.js";
 import { jsonResponse } from "../responses.js";
-import { extractBearerToken } from "../verify.js";
 
 /** The user fields py-oidc-auth's userinfo answers with. */
 export interface UserInfoAnswer {
@@ -27,7 +27,7 @@ export async function userinfo(ctx: AuthContext, request: Request): Promise<Resp
   if (ctx.broker) {
     claims = await ctx.broker.sessionClaims(token);
   } else if (!token.given_name || !token.family_name || !token.email) {
-    const raw = extractBearerToken(request, ctx.config.maxTokenBytes) as string;
+    const raw = readBearerToken(request) as string; // requireToken verified it
     const fromIdp = await ctx.provider.userinfo(raw);
     if (fromIdp && fromIdp.sub === token.sub) claims = { ...fromIdp, ...token };
   }
