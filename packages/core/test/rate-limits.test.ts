@@ -85,7 +85,11 @@ describe("token buckets", () => {
 });
 
 describe("the rateLimits option", () => {
-  const base = { clientId: "app", discoveryUrl: "https://idp.example.org/.well-known/x" };
+  const base = {
+    clientId: "app",
+    discoveryUrl: "https://idp.example.org/.well-known/x",
+    audience: "api",
+  };
 
   it("is on by default with the documented numbers", () => {
     expect(resolveConfig(base).rateLimits).toEqual(DEFAULT_RATE_LIMITS);
