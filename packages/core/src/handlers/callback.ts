@@ -1,7 +1,7 @@
 import type { AuthContext } from "../context.js";
 import { badRequest, OIDCAuthError } from "../errors.js";
 import { singleParam } from "../request-body.js";
-import { exchangeCodeForToken } from "./exchange.js";
+import { exchangeCodeForToken } from "./code-exchange.js";
 
 const ERROR_CODE = /^[a-z_]{1,64}$/;
 

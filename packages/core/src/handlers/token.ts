@@ -2,7 +2,7 @@ import type { AuthContext } from "../context.js";
 import { badRequest } from "../errors.js";
 import { readForm, singleParam } from "../request-body.js";
 import { jsonResponse, tokenAnswer } from "../responses.js";
-import { exchangeCodeForToken } from "./exchange.js";
+import { exchangeCodeForToken } from "./code-exchange.js";
 import { exchangeToken } from "./token-exchange.js";
 
 const GRANT_CODE = "authorization_code";
