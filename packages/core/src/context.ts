@@ -1,6 +1,7 @@
 import type { Broker } from "./broker/broker.js";
 import type { IDToken } from "./claims.js";
 import type { ClaimConstraints, ResolvedConfig } from "./config.js";
+import type { SealedRefreshTokens } from "./passthrough-refresh.js";
 import type { IdentityProvider } from "./provider.js";
 import type { Transactions } from "./transactions.js";
 import type { AccessTokenVerifier } from "./verify.js";
@@ -21,6 +22,8 @@ export interface AuthContext {
   readonly provider: IdentityProvider;
   readonly verifier: AccessTokenVerifier;
   readonly transactions: Transactions;
+  /** Passthrough mode: seals the IdP refresh tokens handed out, opens those posted back. */
+  readonly refreshTokens: SealedRefreshTokens;
   /** Present in broker mode. */
   readonly broker: Broker | undefined;
   /** The guard with the configured constraints: the request's token (throws 401/403/503). */

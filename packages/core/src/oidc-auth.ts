@@ -7,6 +7,7 @@ import { resolveConfig } from "./config.js";
 import type { AuthContext, AuthenticateOptions } from "./context.js";
 import { errorResponse, missingToken, OIDCAuthError } from "./errors.js";
 import { describeError } from "./log.js";
+import { SealedRefreshTokens } from "./passthrough-refresh.js";
 import { IdentityProvider } from "./provider.js";
 import type { Endpoint } from "./router.js";
 import { enabledEndpoints, normalisePrefix } from "./router.js";
@@ -105,7 +106,7 @@ export class OIDCAuth {
     let secrets = config.secrets;
     if (!secrets) {
       config.logger.warn(
-        "no secret configured: login transactions use a per-process key (set OIDC_SECRET for restarts and several instances)",
+        "no secret configured: login transactions and passthrough refresh tokens use a per-process key (set OIDC_SECRET for restarts and several instances)",
       );
       secrets = [ephemeralSecret()];
     }
@@ -120,6 +121,7 @@ export class OIDCAuth {
       provider,
       verifier,
       transactions,
+      refreshTokens: new SealedRefreshTokens(secrets, config.clientId),
       broker: this.#broker,
       requireToken: (request) => this.#verifyRequest(request, { claims: config.claims }),
     };

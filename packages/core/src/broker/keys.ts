@@ -88,7 +88,10 @@ export class SigningKeys {
   }
 
   /** Resolver for jose's jwtVerify over own keys; reloads once per cooldown on an unknown kid. */
-  readonly resolve = async (header: { kid?: string; alg?: string }, token: unknown): Promise<CryptoKey> => {
+  readonly resolve = async (
+    header: { kid?: string; alg?: string },
+    token: unknown,
+  ): Promise<CryptoKey> => {
     const kid = header.kid;
     const unknown = kid !== undefined && !this.#records.some((r) => r.kid === kid);
     const cooled = Date.now() - this.#lastLoad >= this.#options.reloadCooldownMs;

@@ -2,7 +2,7 @@ import { jwtVerify } from "jose";
 import type { AuthContext } from "../context.js";
 import { badRequest, OIDCAuthError } from "../errors.js";
 import { describeError } from "../log.js";
-import { jsonResponse, tokenAnswer } from "../responses.js";
+import { jsonResponse } from "../responses.js";
 
 /**
  * Exchanges a code of a login this server started and answers with the token. The ID
@@ -34,6 +34,8 @@ export async function exchangeCodeForToken(
       throw badRequest("invalid_grant", "The identity provider's ID token is invalid.");
     }
   }
-  const answer = ctx.broker ? await ctx.broker.login(tokens) : tokenAnswer(tokens);
+  const answer = ctx.broker
+    ? await ctx.broker.login(tokens)
+    : await ctx.refreshTokens.answer(tokens);
   return jsonResponse(answer, 200, headers);
 }
