@@ -7,6 +7,7 @@ const BROKER_ENV = {
   OIDC_BROKER_MODE: "true",
   OIDC_BROKER_STORE_URL: "memory://",
   OIDC_BROKER_AUDIENCE: "oidc-auth-example",
+  OIDC_TOKEN_EXCHANGE: "true",
 };
 
 /** Fault injection for the IdP's token endpoint (a real IdP does not fail on demand). */
@@ -276,7 +277,8 @@ describe("broker mode: token exchange", () => {
     for (const subject of [wrongAudience, expired, foreign, "garbage"]) {
       const response = await exchange({ subject_token: subject, subject_token_type: ACCESS });
       expect(response.status).toBe(400);
-      expect(await response.json()).toMatchObject({ error: "invalid_grant" });
+      // RFC 8693 §2.2.2: an unacceptable subject token is invalid_request
+      expect(await response.json()).toMatchObject({ error: "invalid_request" });
     }
   });
 

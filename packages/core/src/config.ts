@@ -85,6 +85,14 @@ export interface OIDCAuthOptions {
    * revokes the session. Default 2, at most 60; 0 shares only refreshes that overlap.
    */
   refreshReuseGraceSec?: number;
+  /**
+   * Broker mode: serve RFC 8693 token exchange at the token endpoint (an IdP access token
+   * for this app, or a trusted peer's broker token, becomes a local broker token). The
+   * broker has no registry of clients to authenticate, so whoever holds an acceptable
+   * subject token may exchange it: turn this on only where that is wanted. Default false
+   * (the grant is then `unsupported_grant_type`).
+   */
+  tokenExchange?: boolean;
 
   /**
    * Secret(s) for sealing login transactions (and, in broker mode, encryption at rest), at
@@ -181,6 +189,7 @@ export interface ResolvedConfig {
   brokerAlgorithm: BrokerAlgorithm;
   keyRotationIntervalSec: number | undefined;
   refreshReuseGraceSec: number;
+  tokenExchange: boolean;
   redirectUris: ReadonlySet<string>;
   allowLoopbackRedirects: boolean;
   postLogoutRedirectUris: ReadonlySet<string>;
@@ -294,6 +303,9 @@ export function resolveConfig(options: OIDCAuthOptions): ResolvedConfig {
   }
   const brokerJwksPath = options.brokerJwksPath ?? "/auth/v2/.well-known/jwks.json";
   if (!brokerJwksPath.startsWith("/")) throw new ConfigError('brokerJwksPath must start with "/".');
+  if (options.tokenExchange && !options.brokerMode) {
+    throw new ConfigError("tokenExchange needs brokerMode (exchanged tokens are broker tokens).");
+  }
   const production = options.production ?? runningInProduction();
   if (production && options.brokerMode) {
     if (!proxy) {
@@ -359,6 +371,7 @@ export function resolveConfig(options: OIDCAuthOptions): ResolvedConfig {
       0,
       60,
     ),
+    tokenExchange: options.tokenExchange ?? false,
     // Kept as written: a caller's URI must equal one of them character for character.
     redirectUris: new Set(
       (options.redirectUris ?? []).map((u) => {

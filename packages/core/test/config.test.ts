@@ -151,6 +151,13 @@ describe("unsafe configuration refuses to start", () => {
     expect(() => new OIDCAuth({ ...base, algorithms: ["RS256", "none"] })).toThrow(ConfigError);
   });
 
+  it("keeps token exchange off by default and refuses it outside broker mode", () => {
+    expect(new OIDCAuth(base).config.tokenExchange).toBe(false);
+    expect(new OIDCAuth({ ...broker, tokenExchange: true }).config.tokenExchange).toBe(true);
+    expect(() => new OIDCAuth({ ...base, tokenExchange: true })).toThrow(/tokenExchange/);
+    expect(optionsFromEnv({ OIDC_TOKEN_EXCHANGE: "true" }).tokenExchange).toBe(true);
+  });
+
   it("refuses its own issuer among the trusted peers", () => {
     expect(() => new OIDCAuth({ ...broker, trustedIssuers: ["https://app.example.org/"] })).toThrow(
       /own issuer/,

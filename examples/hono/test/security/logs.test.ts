@@ -48,7 +48,11 @@ beforeAll(async () => {
   });
   broker = await startStack({
     idp: passthrough.idp,
-    env: { OIDC_BROKER_MODE: "true", OIDC_BROKER_STORE_URL: "memory://" },
+    env: {
+      OIDC_BROKER_MODE: "true",
+      OIDC_BROKER_STORE_URL: "memory://",
+      OIDC_TOKEN_EXCHANGE: "true",
+    },
     options: { logger: capture, fetch: recording },
   });
   remember(TEST_SECRET, "oidc-auth-demo-secret");

@@ -141,14 +141,20 @@ export class Broker {
     }
   }
 
-  /** Signs a broker access token for an identity. */
+  /**
+   * Signs a broker access token for an identity. `notAfter` (unix seconds) caps its `exp`,
+   * e.g. at the exp of the subject token it was exchanged for.
+   */
   async mint(
     identity: BrokerIdentity,
     scope: string,
     sessionId?: string,
+    notAfter?: number,
   ): Promise<{ token: string; expiresIn: number }> {
     const key = await this.#keysOrUnavailable();
-    const ttl = this.#config.brokerTokenTtlSec;
+    const issuedAt = now();
+    const ttl = Math.min(this.#config.brokerTokenTtlSec, (notAfter ?? Infinity) - issuedAt);
+    if (!(ttl > 0)) throw badRequest("invalid_request", "The subject token has expired.");
     const { roleSources, ...named } = identity;
     const claims: Record<string, unknown> = { ...roleSources, ...named, scope };
     if (sessionId) claims.sid = sessionId;
@@ -158,8 +164,8 @@ export class Broker {
       .setAudience(this.#config.brokerAudience)
       .setSubject(identity.sub)
       .setJti(crypto.randomUUID())
-      .setIssuedAt()
-      .setExpirationTime(`${ttl}s`)
+      .setIssuedAt(issuedAt)
+      .setExpirationTime(issuedAt + ttl)
       .sign(key.privateKey);
     return { token, expiresIn: ttl };
   }

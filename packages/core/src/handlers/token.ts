@@ -70,8 +70,9 @@ export async function token(ctx: AuthContext, request: Request): Promise<Respons
       );
     }
     case GRANT_EXCHANGE:
-      if (!ctx.broker)
-        throw badRequest("unsupported_grant_type", "Token exchange needs broker mode.");
+      // Off unless configured (tokenExchange needs broker mode): see SECURITY.md.
+      if (!ctx.broker || !ctx.config.tokenExchange)
+        throw badRequest("unsupported_grant_type", "Token exchange is not enabled.");
       return jsonResponse(await exchangeToken(ctx, ctx.broker, form));
     default:
       throw badRequest("unsupported_grant_type", "This grant type is not supported.");
