@@ -425,6 +425,7 @@ describe("invalidation when a key is removed", () => {
     const auth = new OIDCAuth(
       idpOptions({
         brokerMode: true,
+        tokenExchange: true,
         brokerStore: store,
         secret: "token-cache-test-secret-0123456789abcdef",
         jwksCooldownSec: 0,
