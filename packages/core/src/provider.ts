@@ -139,36 +139,64 @@ export class IdentityProvider {
     return url;
   }
 
-  /** Exchanges an authorization code; validates the ID token's claims (nonce included). */
+  /**
+   * Checks the authorization response at our callback (oauth4webapi with the IdP's
+   * metadata): `state`, and, when the IdP advertises RFC 9207
+   * (`authorization_response_iss_parameter_supported`), an `iss` equal to its issuer, so a
+   * response of another IdP (mix-up) or one stripped of `iss` is refused. Any failure is
+   * a 400: the parameters come from the browser.
+   */
+  async validateCallback(query: URLSearchParams, expectedState: string): Promise<URLSearchParams> {
+    const as = await this.metadata();
+    try {
+      return oauth.validateAuthResponse(as, this.#client, query, expectedState);
+    } catch (err) {
+      this.#config.logger.info("authorization response refused at the callback", {
+        reason: err instanceof oauth.OperationProcessingError ? err.message : "error response",
+      });
+      throw badRequest("invalid_request", "The authorization response is invalid.");
+    }
+  }
+
+  /**
+   * Exchanges an authorization code; validates the ID token's claims (nonce included) and
+   * refuses a token type other than Bearer. `authorizationResponse` is the callback's
+   * response as {@link validateCallback} answered it; without one (native clients and
+   * py-oidc-auth-client post the code without the `iss` of the redirect they received),
+   * the code came back to a redirect URI of a login this server started.
+   */
   async exchangeCode(input: {
     code: string;
-    iss?: string | undefined;
+    authorizationResponse?: URLSearchParams | undefined;
     redirectUri: string;
     codeVerifier: string;
     nonce: string;
   }): Promise<oauth.TokenEndpointResponse> {
     const as = await this.metadata();
-    const params = new URLSearchParams({ code: input.code });
-    // Callers such as native clients post the code without the `iss` the IdP added to the
-    // redirect (RFC 9207); the code came back to a redirect URI of a login we started.
-    params.set("iss", input.iss ?? as.issuer);
-    const callbackParams = this.#call("callback", async () =>
-      oauth.validateAuthResponse(as, this.#client, params, oauth.skipStateCheck),
-    );
+    let callbackParams = input.authorizationResponse;
+    if (!callbackParams) {
+      const params = new URLSearchParams({ code: input.code, iss: as.issuer });
+      callbackParams = await this.#call("callback", async () =>
+        oauth.validateAuthResponse(as, this.#client, params, oauth.skipStateCheck),
+      );
+    }
+    const validated = callbackParams;
     return this.#call("code exchange", async () => {
       const response = await oauth.authorizationCodeGrantRequest(
         as,
         this.#client,
         this.#clientAuth,
-        await callbackParams,
+        validated,
         input.redirectUri,
         input.codeVerifier,
         this.requestOptions(),
       );
-      return oauth.processAuthorizationCodeResponse(as, this.#client, response, {
-        expectedNonce: input.nonce,
-        requireIdToken: true,
-      });
+      return requireBearer(
+        await oauth.processAuthorizationCodeResponse(as, this.#client, response, {
+          expectedNonce: input.nonce,
+          requireIdToken: true,
+        }),
+      );
     });
   }
 
@@ -183,7 +211,7 @@ export class IdentityProvider {
         refreshToken,
         this.requestOptions(),
       );
-      return oauth.processRefreshTokenResponse(as, this.#client, response);
+      return requireBearer(await oauth.processRefreshTokenResponse(as, this.#client, response));
     });
   }
 
@@ -227,7 +255,7 @@ export class IdentityProvider {
         deviceCode,
         this.requestOptions(),
       );
-      return oauth.processDeviceCodeResponse(as, this.#client, response);
+      return requireBearer(await oauth.processDeviceCodeResponse(as, this.#client, response));
     });
   }
 
@@ -341,6 +369,20 @@ export class IdentityProvider {
     log.error(`unexpected failure during the ${step}`, describeError(err));
     return upstreamInvalid();
   }
+}
+
+/**
+ * Only Bearer tokens are passed on or used: a DPoP-bound token (oauth4webapi accepts
+ * both) is useless to a client that holds no DPoP key, so it is refused until oidc-auth
+ * speaks DPoP. oauth4webapi lower-cases `token_type`.
+ */
+function requireBearer(tokens: oauth.TokenEndpointResponse): oauth.TokenEndpointResponse {
+  if (tokens.token_type !== "bearer") {
+    throw new oauth.UnsupportedOperationError("token_type is not Bearer", {
+      cause: { token_type: tokens.token_type },
+    });
+  }
+  return tokens;
 }
 
 function devicePollDescription(code: string): string {

@@ -81,6 +81,7 @@ export async function login(ctx: AuthContext, request: Request): Promise<Respons
   params.state = tx.state;
   const location = await ctx.provider.authorizationUrl(params);
   const headers: Record<string, string> = {};
-  if (codeChallenge === undefined) headers["Set-Cookie"] = await ctx.transactions.cookie(tx);
+  if (codeChallenge === undefined)
+    headers["Set-Cookie"] = await ctx.transactions.cookie(tx, request);
   return redirectResponse(location, headers);
 }
