@@ -29,7 +29,11 @@ export interface OIDCAuthOptions {
   clientId?: string;
   /** Client secret; none makes this a public client. */
   clientSecret?: string;
-  /** The IdP's `.well-known/openid-configuration` URL. */
+  /**
+   * The IdP's `.well-known/openid-configuration` URL. Required: without it construction
+   * fails, unless `issuer` and `jwksUri` are both given, which serves the guard only (the
+   * endpoints that talk to the IdP are then off).
+   */
   discoveryUrl?: string;
   /** Default scopes, space separated; `openid` is always added. Default `"profile email"`. */
   scopes?: string;
@@ -220,6 +224,16 @@ export const DEFAULT_ROUTES: Record<EndpointName, string> = {
   jwks: "/auth/v2/.well-known/jwks.json",
 };
 
+/** The endpoints that talk to the IdP: without `discoveryUrl` they are not served. */
+const IDP_ENDPOINTS: readonly EndpointName[] = [
+  "login",
+  "callback",
+  "token",
+  "device",
+  "logout",
+  "userinfo",
+];
+
 const ASYMMETRIC_ALGORITHMS = [
   "RS256",
   "RS384",
@@ -284,6 +298,20 @@ export function resolveConfig(options: OIDCAuthOptions): ResolvedConfig {
     }
   }
   const routes = { ...DEFAULT_ROUTES, ...options.routes } as Record<EndpointName, string | null>;
+  if (!options.discoveryUrl) {
+    // Without discovery only the guard can work: from a configured issuer and JWKS.
+    if (!options.issuer || !options.jwksUri) {
+      throw new ConfigError(
+        "discoveryUrl is required (or, for a guard without endpoints, issuer and jwksUri).",
+      );
+    }
+    for (const name of IDP_ENDPOINTS) {
+      if (options.routes?.[name]) {
+        throw new ConfigError(`route ${name} needs discoveryUrl (it talks to the IdP).`);
+      }
+      routes[name] = null;
+    }
+  }
   for (const [name, path] of Object.entries(routes)) {
     if (path !== null && !path.startsWith("/")) {
       throw new ConfigError(`route ${name} must start with "/" (or be null to disable it).`);

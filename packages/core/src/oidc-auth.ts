@@ -5,6 +5,7 @@ import { requireClaims, requireScopes } from "./claims.js";
 import type { ClaimConstraints, EndpointName, OIDCAuthOptions, ResolvedConfig } from "./config.js";
 import { resolveConfig } from "./config.js";
 import type { AuthContext, AuthenticateOptions } from "./context.js";
+import { DevicePolls } from "./device-polls.js";
 import { errorResponse, missingToken, OIDCAuthError } from "./errors.js";
 import { describeError } from "./log.js";
 import { SealedRefreshTokens } from "./passthrough-refresh.js";
@@ -122,6 +123,7 @@ export class OIDCAuth {
       verifier,
       transactions,
       refreshTokens: new SealedRefreshTokens(secrets, config.clientId),
+      devicePolls: new DevicePolls(),
       broker: this.#broker,
       requireToken: (request) => this.#verifyRequest(request, { claims: config.claims }),
     };
@@ -162,11 +164,19 @@ export class OIDCAuth {
 
   /**
    * Serves one named endpoint whatever the request's path (adapters that route by
-   * themselves call this). Never throws.
+   * themselves call this); a method the endpoint does not serve is 405 with `Allow`.
+   * Never throws.
    */
   async handleEndpoint(name: EndpointName, request: Request): Promise<Response> {
     const endpoint = this.#endpoints.find((e) => e.name === name);
     if (!endpoint) return errorResponse(new OIDCAuthError(404, "not_found", "No such endpoint."));
+    if (!(endpoint.methods as readonly string[]).includes(request.method)) {
+      return errorResponse(
+        new OIDCAuthError(405, "invalid_request", "Method not allowed.", {
+          Allow: endpoint.methods.join(", "),
+        }),
+      );
+    }
     try {
       return await endpoint.handler(this.#context, request);
     } catch (err) {

@@ -98,7 +98,9 @@ export class IdentityProvider {
   async #discover(): Promise<oauth.AuthorizationServer> {
     const issuerUrl = this.#issuerUrl;
     if (!issuerUrl) {
-      throw new OIDCAuthError(500, "server_error", "No discoveryUrl is configured.");
+      // Configuration refuses this (no endpoint that needs discovery runs without the URL).
+      this.#config.logger.error("discovery needed without a discoveryUrl");
+      throw upstreamInvalid();
     }
     const metadata = await this.#call("discovery", async () => {
       const response = await oauth.discoveryRequest(issuerUrl, this.requestOptions());
@@ -119,19 +121,29 @@ export class IdentityProvider {
     return this.#config.issuer ?? (await this.metadata()).issuer;
   }
 
-  /** The IdP's JWKS URI. */
+  /** The IdP's JWKS URI (an absolute URL: one that does not parse is a 502). */
   async jwksUri(): Promise<string> {
     if (this.#config.jwksUri) return this.#config.jwksUri;
-    const uri = (await this.metadata()).jwks_uri;
-    if (!uri) throw upstreamInvalid();
-    return uri;
+    return this.#metadataUrl("jwks_uri", (await this.metadata()).jwks_uri).href;
+  }
+
+  /** A URL of the IdP's metadata; missing or unparsable is the IdP's fault: 502, never 500. */
+  #metadataUrl(name: string, value: string | undefined): URL {
+    if (value) {
+      try {
+        return new URL(value);
+      } catch {
+        // logged below
+      }
+    }
+    this.#config.logger.warn(`the identity provider's ${name} is missing or not a URL`);
+    throw upstreamInvalid();
   }
 
   /** Builds the authorization request URL (PKCE S256, state, nonce already chosen). */
   async authorizationUrl(params: Record<string, string>): Promise<URL> {
     const as = await this.metadata();
-    if (!as.authorization_endpoint) throw upstreamInvalid();
-    const url = new URL(as.authorization_endpoint);
+    const url = this.#metadataUrl("authorization_endpoint", as.authorization_endpoint);
     url.searchParams.set("client_id", this.#config.clientId);
     url.searchParams.set("response_type", "code");
     url.searchParams.set("code_challenge_method", "S256");
@@ -305,9 +317,10 @@ export class IdentityProvider {
     }
   }
 
-  /** The IdP's RP-initiated logout endpoint, if it has one. */
-  async endSessionEndpoint(): Promise<string | undefined> {
-    return (await this.metadata()).end_session_endpoint;
+  /** The IdP's RP-initiated logout endpoint, if it has one (one that does not parse is a 502). */
+  async endSessionEndpoint(): Promise<URL | undefined> {
+    const endpoint = (await this.metadata()).end_session_endpoint;
+    return endpoint === undefined ? undefined : this.#metadataUrl("end_session_endpoint", endpoint);
   }
 
   /**

@@ -51,7 +51,10 @@ describe("options from the environment", () => {
 });
 
 describe("configuration", () => {
-  const base = { logger: silentLogger };
+  const base = {
+    logger: silentLogger,
+    discoveryUrl: "https://idp.example.org/.well-known/openid-configuration",
+  };
 
   it("applies py-oidc-auth's defaults", () => {
     const { config } = new OIDCAuth(base);
@@ -76,6 +79,29 @@ describe("configuration", () => {
 
   it("refuses short secrets", () => {
     expect(() => new OIDCAuth({ ...base, secret: "short" })).toThrow(/32 characters/);
+  });
+
+  it("refuses to start without discoveryUrl; issuer and jwksUri alone serve the guard only", () => {
+    const { discoveryUrl: _none, ...withoutDiscovery } = base;
+    expect(() => new OIDCAuth(withoutDiscovery)).toThrow(/discoveryUrl is required/);
+    expect(() => new OIDCAuth({ ...withoutDiscovery, issuer: "https://idp.example.org" })).toThrow(
+      /discoveryUrl is required/,
+    );
+    const guardOnly = new OIDCAuth({
+      ...withoutDiscovery,
+      issuer: "https://idp.example.org",
+      jwksUri: "https://idp.example.org/jwks",
+    });
+    expect(guardOnly.endpoints).toEqual([]);
+    expect(
+      () =>
+        new OIDCAuth({
+          ...withoutDiscovery,
+          issuer: "https://idp.example.org",
+          jwksUri: "https://idp.example.org/jwks",
+          routes: { login: "/signin" },
+        }),
+    ).toThrow(/needs discoveryUrl/);
   });
 
   it("refuses a discovery URL that is not a well-known URL", () => {
@@ -108,7 +134,10 @@ describe("configuration", () => {
 });
 
 describe("unsafe configuration refuses to start", () => {
-  const base = { logger: silentLogger };
+  const base = {
+    logger: silentLogger,
+    discoveryUrl: "https://idp.example.org/.well-known/openid-configuration",
+  };
   const broker = {
     ...base,
     brokerMode: true,

@@ -38,8 +38,9 @@ export class HonoOIDCAuth extends OIDCAuth {
   /** A Hono app serving every enabled endpoint at its path; mount it with `app.route()`. */
   routes(): Hono {
     const app = new Hono();
-    for (const { name, methods, path } of this.endpoints) {
-      app.on([...methods], path, (c) => this.handleEndpoint(name, c.req.raw));
+    for (const { name, path } of this.endpoints) {
+      // Every method: the core answers the ones an endpoint does not serve with 405 + Allow.
+      app.all(path, (c) => this.handleEndpoint(name, c.req.raw));
     }
     return app;
   }

@@ -66,7 +66,7 @@ describe("passthrough refresh tokens", () => {
     for (const form of [
       { "refresh-token": raw },
       { grant_type: "refresh_token", refresh_token: raw },
-    ]) {
+    ] as Record<string, string>[]) {
       await expectJsonError(await postToken(stack, form), 400, "invalid_grant");
     }
     expect(idpTokenCalls()).toBe(before);

@@ -53,7 +53,7 @@ export async function startTamperingIdp(idp: DevIdp): Promise<TamperingIdp> {
           headers[key] = value;
         }
       }
-      const body = request.method === "GET" ? undefined : await readBody(request);
+      const body = request.method === "GET" ? undefined : new Uint8Array(await readBody(request));
       const upstream = await fetch(`${idp.issuer}${path}`, {
         method: request.method ?? "GET",
         headers,

@@ -62,7 +62,7 @@ describe("targets", () => {
       { audience: "exchange-api", resource: "https://other.example/api" },
       { resource: "https://other.example/api" },
       { resource: `${enabled.url}/elsewhere` },
-    ]) {
+    ] as Record<string, string>[]) {
       await expectJsonError(
         await exchange(enabled, { subject_token: token, subject_token_type: ACCESS, ...target }),
         400,
@@ -89,7 +89,7 @@ describe("targets", () => {
       { audience: "exchange-api" },
       { resource: enabled.url },
       { audience: "exchange-api", resource: enabled.url },
-    ]) {
+    ] as Record<string, string>[]) {
       const response = await exchange(enabled, {
         subject_token: token,
         subject_token_type: ACCESS,
@@ -105,7 +105,10 @@ describe("targets", () => {
 describe("actors", () => {
   it("refuses actor_token_type without actor_token, and actor_token without its type", async () => {
     const token = await subject();
-    for (const actor of [{ actor_token_type: ACCESS }, { actor_token: token }]) {
+    for (const actor of [{ actor_token_type: ACCESS }, { actor_token: token }] as Record<
+      string,
+      string
+    >[]) {
       await expectJsonError(
         await exchange(enabled, { subject_token: token, subject_token_type: ACCESS, ...actor }),
         400,

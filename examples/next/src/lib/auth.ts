@@ -5,13 +5,23 @@ import { NextOIDCAuth, optionsFromEnv, silentLogger } from "@oidc-auth/next";
 const JWKS_PATH = "/api/auth/v2/.well-known/jwks.json";
 
 /**
+ * What `next build` constructs: a guard-only instance (no discoveryUrl, so no endpoint) that
+ * never serves a request; the real configuration is read at run time.
+ */
+const BUILD_PLACEHOLDER: OIDCAuthOptions = {
+  issuer: "https://build.invalid",
+  jwksUri: "https://build.invalid/jwks",
+  logger: silentLogger,
+};
+
+/**
  * The app's auth object, configured from the `OIDC_*` variables of the running server (read
  * when the first route loads, never at build time).
  */
 function createAuth(): NextOIDCAuth {
   // `next build` loads every route once: nothing of the build's environment is kept.
   if (process.env.NEXT_PHASE === "phase-production-build") {
-    return new NextOIDCAuth({ logger: silentLogger });
+    return new NextOIDCAuth(BUILD_PLACEHOLDER);
   }
   const options: OIDCAuthOptions = { brokerJwksPath: JWKS_PATH, ...optionsFromEnv(process.env) };
   if (options.brokerMode && process.env.NEXT_RUNTIME === "edge" && options.proxy) {

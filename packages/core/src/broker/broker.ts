@@ -445,12 +445,9 @@ function isSessionId(value: unknown): value is string {
   return typeof value === "string" && SESSION_ID.test(value);
 }
 
+/** RFC 6749 §5.2: `invalid_grant` is a 400, like every error of the token endpoint but `invalid_client`. */
 function invalidGrant(): OIDCAuthError {
-  return new OIDCAuthError(
-    401,
-    "invalid_grant",
-    "The refresh token is invalid, expired or revoked.",
-  );
+  return badRequest("invalid_grant", "The refresh token is invalid, expired or revoked.");
 }
 
 function answer(

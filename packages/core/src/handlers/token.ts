@@ -1,5 +1,5 @@
 import type { AuthContext } from "../context.js";
-import { badRequest } from "../errors.js";
+import { badRequest, OIDCAuthError } from "../errors.js";
 import { MAX_SEALED_REFRESH_TOKEN } from "../passthrough-refresh.js";
 import { readForm, singleParam } from "../request-body.js";
 import { jsonResponse } from "../responses.js";
@@ -64,7 +64,14 @@ export async function token(ctx: AuthContext, request: Request): Promise<Respons
     case GRANT_DEVICE: {
       const deviceCode = eitherParam(form, "device-code", "device_code");
       if (!deviceCode) throw badRequest("invalid_request", "device_code is required.");
-      const tokens = await ctx.provider.pollDeviceCode(deviceCode);
+      ctx.devicePolls.checkCode(deviceCode);
+      ctx.devicePolls.admit(deviceCode); // slow_down here, without asking the IdP
+      const tokens = await ctx.provider.pollDeviceCode(deviceCode).catch((err: unknown) => {
+        if (err instanceof OIDCAuthError && err.error === "slow_down") {
+          ctx.devicePolls.slowedDown(deviceCode);
+        }
+        throw err;
+      });
       return jsonResponse(
         ctx.broker ? await ctx.broker.login(tokens) : await ctx.refreshTokens.answer(tokens),
       );

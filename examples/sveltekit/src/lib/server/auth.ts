@@ -4,7 +4,10 @@ import { building } from "$app/environment";
 
 // All configuration comes from OIDC_* variables, read when the server starts (never at
 // build time: `vite build` imports the routes to analyse them, with no configuration).
-const options: OIDCAuthOptions = building ? { logger: silentLogger } : optionsFromEnv(process.env);
+// The build's instance is guard-only (no discoveryUrl, so no endpoint) and never serves.
+const options: OIDCAuthOptions = building
+  ? { issuer: "https://build.invalid", jwksUri: "https://build.invalid/jwks", logger: silentLogger }
+  : optionsFromEnv(process.env);
 
 // Broker mode's Drizzle store (embedded PGlite by default, or pglite:// / postgres://). The
 // core's own import of @oidc-auth/drizzle is by a computed name, which a built app cannot
