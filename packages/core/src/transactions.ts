@@ -64,11 +64,11 @@ export class Transactions {
 
   /**
    * The Set-Cookie value that binds a browser login to this browser: `__Host-` prefixed and
-   * `Secure` when the login is over https (the app's request or public URL, or the
-   * redirect URI); the sealed content records it, so it is accepted under that name only.
+   * `Secure` when the login is over https (the app's public URL `proxy` or the redirect
+   * URI); the sealed content records it, so it is accepted under that name only.
    */
-  async cookie(tx: LoginTransaction, request: Request): Promise<string> {
-    const secure = this.#overHttps(tx.redirectUri, request);
+  async cookie(tx: LoginTransaction): Promise<string> {
+    const secure = this.#overHttps(tx.redirectUri);
     const sealed = await this.#sealer.seal({ ...compact(tx), h: secure }, this.ttlSec);
     const name = secure ? HOST_COOKIE_NAME : COOKIE_NAME;
     return `${name}=${sealed}; Path=/; Max-Age=${this.ttlSec}; HttpOnly; SameSite=Lax${secure ? "; Secure" : ""}`;
@@ -97,12 +97,12 @@ export class Transactions {
     return tx && tx.state === state ? tx : undefined;
   }
 
-  #overHttps(redirectUri: string, request: Request): boolean {
-    return (
-      redirectUri.startsWith("https:") ||
-      this.#config.proxy.startsWith("https:") ||
-      request.url.startsWith("https:")
-    );
+  /**
+   * From configuration and the allow-listed redirect URI only, never from the request (an
+   * adapter or proxy may present an http request as https and vice versa).
+   */
+  #overHttps(redirectUri: string): boolean {
+    return redirectUri.startsWith("https:") || this.#config.proxy.startsWith("https:");
   }
 
   /** Opens py-oidc-auth-client's sealed `code_verifier` (compat mode only). */

@@ -81,7 +81,6 @@ export async function login(ctx: AuthContext, request: Request): Promise<Respons
   params.state = tx.state;
   const location = await ctx.provider.authorizationUrl(params);
   const headers: Record<string, string> = {};
-  if (codeChallenge === undefined)
-    headers["Set-Cookie"] = await ctx.transactions.cookie(tx, request);
+  if (codeChallenge === undefined) headers["Set-Cookie"] = await ctx.transactions.cookie(tx);
   return redirectResponse(location, headers);
 }
