@@ -444,6 +444,14 @@ function describeEndpoints(
       await expectJsonError(pending, 400, "authorization_pending");
 
       await idpOf().approveDevice(String(device.user_code), "bob", "bob-password");
+      // a poll sooner than the granted interval gets slow_down without reaching the IdP
+      await expectJsonError(
+        await postToken(base(), { "device-code": String(device.device_code) }),
+        400,
+        "slow_down",
+      );
+      // after slow_down the interval is 5 s longer (RFC 8628 §3.5)
+      await new Promise((r) => setTimeout(r, (Number(device.interval) + 5) * 1000));
       const done = await postToken(base(), { "device-code": String(device.device_code) });
       expect(done.status).toBe(200);
       const tokens = (await done.json()) as TokenJson;
@@ -468,30 +476,35 @@ function describeEndpoints(
       await expectJsonError(anonymous, 401, "invalid_token");
     });
 
-    test("logs out through the IdP's end_session endpoint", async () => {
+    test("logs out through the IdP's end_session endpoint: GET redirects, POST with the bearer also revokes", async () => {
       const idp = idpOf();
       const tokens = await loginTokens(base(), idp);
       const target = `${base()}/`;
-      const response = await fetch(
-        `${base()}/api/auth/v2/logout?post_logout_redirect_uri=${encodeURIComponent(target)}`,
-        {
-          redirect: "manual",
-          // broker mode: the bearer names the session to end
-          headers: mode === "broker" ? { authorization: `Bearer ${tokens.access_token}` } : {},
-        },
-      );
-      expect(response.status).toBe(302);
-      const location = new URL(response.headers.get("location") as string);
-      const discovery = (await (await fetch(idp.discoveryUrl)).json()) as Record<string, string>;
-      expect(`${location.origin}${location.pathname}`).toBe(discovery.end_session_endpoint);
-      expect(location.searchParams.get("client_id")).toBe("oidc-auth-demo");
-      expect(location.searchParams.get("post_logout_redirect_uri")).toBe(target);
-      expect((await idp.completeLogout(location.href)).href.startsWith(target)).toBe(true);
+      const logoutUrl = `${base()}/api/auth/v2/logout?post_logout_redirect_uri=${encodeURIComponent(target)}`;
+      const bearer = { authorization: `Bearer ${tokens.access_token}` };
+      // a GET (a link, an image, another site) never ends a session, bearer or not
+      const viaGet = await fetch(logoutUrl, { redirect: "manual", headers: bearer });
+      expect(viaGet.status).toBe(302);
+      const response = await fetch(logoutUrl, {
+        method: "POST",
+        redirect: "manual",
+        headers: bearer,
+      });
+      expect(response.status).toBe(303);
+      for (const answer of [viaGet, response]) {
+        const location = new URL(answer.headers.get("location") as string);
+        const discovery = (await (await fetch(idp.discoveryUrl)).json()) as Record<string, string>;
+        expect(`${location.origin}${location.pathname}`).toBe(discovery.end_session_endpoint);
+        expect(location.searchParams.get("client_id")).toBe("oidc-auth-demo");
+        expect(location.searchParams.get("post_logout_redirect_uri")).toBe(target);
+        expect(location.searchParams.get("state")?.length).toBeGreaterThanOrEqual(32);
+        expect((await idp.completeLogout(location.href)).href.startsWith(target)).toBe(true);
+      }
       if (mode === "broker") {
         const refresh = await postToken(base(), {
           "refresh-token": tokens.refresh_token as string,
         });
-        await expectJsonError(refresh, 401, "invalid_grant");
+        await expectJsonError(refresh, 400, "invalid_grant");
       }
     });
 
@@ -540,10 +553,10 @@ function describeEndpoints(
         );
       });
 
-      test("an unknown refresh token: 4xx invalid_grant", async () => {
+      test("an unknown refresh token: 400 invalid_grant (RFC 6749 §5.2)", async () => {
         await expectJsonError(
           await postToken(base(), { "refresh-token": "not-a-refresh-token" }),
-          [400, 401],
+          400,
           "invalid_grant",
         );
       });

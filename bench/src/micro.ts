@@ -119,7 +119,12 @@ async function measure(fixture: MicroFixture): Promise<MicroResult> {
 
   // Broker: tokens this instance signs (RS256), minted by token exchange.
   const brokerAuth = new OIDCAuth(
-    idpOptions(fixture, { brokerMode: true, brokerStoreUrl: "memory://", secret: BENCH_SECRET }),
+    idpOptions(fixture, {
+      brokerMode: true,
+      tokenExchange: true,
+      brokerStoreUrl: "memory://",
+      secret: BENCH_SECRET,
+    }),
   );
   const broker = await brokerTokens(brokerAuth, tokens[0] as string, DISTINCT);
   const brokerMissAuth = new OIDCAuth(

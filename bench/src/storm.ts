@@ -128,6 +128,9 @@ export async function stormBench() {
     // Broker: own tokens with a kid the instance does not know.
     const store = new CountingStore();
     const broker = new OIDCAuth({
+      // guard only: the IdP's issuer and keys, no discovery (the endpoints stay off)
+      issuer: idp.issuer,
+      jwksUri: `${idp.issuer}/jwks`,
       brokerMode: true,
       brokerStore: store as BrokerStore,
       secret: BENCH_SECRET,

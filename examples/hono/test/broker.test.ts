@@ -7,6 +7,7 @@ const BROKER_ENV = {
   OIDC_BROKER_MODE: "true",
   OIDC_BROKER_STORE_URL: "memory://",
   OIDC_BROKER_AUDIENCE: "oidc-auth-example",
+  OIDC_TOKEN_EXCHANGE: "true",
 };
 
 /** Fault injection for the IdP's token endpoint (a real IdP does not fail on demand). */
@@ -133,10 +134,10 @@ describe("broker mode: refresh", () => {
     // past the reuse grace (2 s by default) that lets concurrent refreshes share a rotation
     vi.useFakeTimers({ toFake: ["Date"], now: Date.now() + 5000 });
     const replay = await postToken(stack, { "refresh-token": first.refresh_token as string });
-    expect(replay.status).toBe(401);
+    expect(replay.status).toBe(400);
     expect(await replay.json()).toMatchObject({ error: "invalid_grant" });
     const afterwards = await postToken(stack, { "refresh-token": second.refresh_token as string });
-    expect(afterwards.status).toBe(401);
+    expect(afterwards.status).toBe(400);
   });
 
   it("makes one IdP call and one new credential for 20 concurrent refreshes", async () => {
@@ -184,19 +185,19 @@ describe("broker mode: refresh", () => {
     idpFault = "invalid_grant";
     try {
       const dead = await postToken(stack, { "refresh-token": first.refresh_token as string });
-      expect(dead.status).toBe(401);
+      expect(dead.status).toBe(400);
       expect(await dead.json()).toMatchObject({ error: "invalid_grant" });
     } finally {
       idpFault = "none";
     }
     const gone = await postToken(stack, { "refresh-token": first.refresh_token as string });
-    expect(gone.status).toBe(401);
+    expect(gone.status).toBe(400);
   });
 
   it("never refreshes with an access token", async () => {
     const first = await loginTokens(stack);
     const response = await postToken(stack, { "refresh-token": first.access_token });
-    expect(response.status).toBe(401);
+    expect(response.status).toBe(400);
   });
 });
 
@@ -205,13 +206,14 @@ describe("broker mode: logout", () => {
     const tokens = await loginTokens(stack);
     stack.idp.resetHits();
     const response = await fetch(`${stack.url}/api/auth/v2/logout`, {
+      method: "POST",
       headers: { authorization: `Bearer ${tokens.access_token}` },
       redirect: "manual",
     });
-    expect(response.status).toBe(302);
+    expect(response.status).toBe(303);
     expect(stack.idp.hits.get("/token/revocation")).toBe(1);
     const refresh = await postToken(stack, { "refresh-token": tokens.refresh_token as string });
-    expect(refresh.status).toBe(401);
+    expect(refresh.status).toBe(400);
   });
 
   it("revokes the session of a posted refresh credential", async () => {
@@ -222,10 +224,10 @@ describe("broker mode: logout", () => {
       body: new URLSearchParams({ "refresh-token": tokens.refresh_token as string }),
       redirect: "manual",
     });
-    expect(response.status).toBe(302);
+    expect(response.status).toBe(303);
     expect(
       (await postToken(stack, { "refresh-token": tokens.refresh_token as string })).status,
-    ).toBe(401);
+    ).toBe(400);
   });
 });
 
@@ -276,7 +278,8 @@ describe("broker mode: token exchange", () => {
     for (const subject of [wrongAudience, expired, foreign, "garbage"]) {
       const response = await exchange({ subject_token: subject, subject_token_type: ACCESS });
       expect(response.status).toBe(400);
-      expect(await response.json()).toMatchObject({ error: "invalid_grant" });
+      // RFC 8693 §2.2.2: an unacceptable subject token is invalid_request
+      expect(await response.json()).toMatchObject({ error: "invalid_request" });
     }
   });
 

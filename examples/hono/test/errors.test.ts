@@ -1,7 +1,14 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { expectJsonError } from "../../../test-support/assertions.js";
 import type { Stack } from "./support.js";
-import { cookieOf, getWithToken, postToken, startBrowserLogin, startStack } from "./support.js";
+import {
+  cookieOf,
+  getWithToken,
+  loginTokens,
+  postToken,
+  startBrowserLogin,
+  startStack,
+} from "./support.js";
 
 let stack: Stack;
 beforeAll(async () => {
@@ -263,20 +270,28 @@ describe("faults of the IdP (injected through a custom fetch)", () => {
     );
   });
 
+  /** A refresh token the faulty stack sealed (it refreshes nothing else). */
+  const sealedRefreshToken = async () => {
+    mode = "none";
+    return (await loginTokens(faulty)).refresh_token as string;
+  };
+
   it("an IdP answering 500 is a 503", async () => {
+    const refreshToken = await sealedRefreshToken();
     mode = "token-500";
     await expectJsonError(
-      await postToken(faulty, { "refresh-token": "r" }),
+      await postToken(faulty, { "refresh-token": refreshToken }),
       503,
       "temporarily_unavailable",
     );
   });
 
   it("an IdP that does not answer in time is a 503, not a hang", async () => {
+    const refreshToken = await sealedRefreshToken();
     mode = "hang";
     const started = Date.now();
     await expectJsonError(
-      await postToken(faulty, { "refresh-token": "r" }),
+      await postToken(faulty, { "refresh-token": refreshToken }),
       503,
       "temporarily_unavailable",
     );

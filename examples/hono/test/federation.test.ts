@@ -14,6 +14,7 @@ const brokerEnv = (trusted = "") => ({
   OIDC_BROKER_AUDIENCE: "shared-api",
   OIDC_BROKER_JWKS_PATH: JWKS_PATH,
   OIDC_TRUSTED_ISSUERS: trusted,
+  OIDC_TOKEN_EXCHANGE: "true",
 });
 
 let idp: DevIdp;

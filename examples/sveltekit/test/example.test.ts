@@ -257,7 +257,8 @@ describe("node build", () => {
       await buildExample();
       const child = spawn(process.execPath, ["build"], {
         cwd: fileURLToPath(new URL("..", import.meta.url)),
-        env: { PATH: process.env.PATH ?? "", PORT: "0" },
+        // the least configuration the server starts with: the IdP (no discoveryUrl is a startup error)
+        env: { PATH: process.env.PATH ?? "", PORT: "0", OIDC_DISCOVERY_URL: idp.discoveryUrl },
         stdio: ["ignore", "pipe", "ignore"],
       });
       try {

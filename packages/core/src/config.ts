@@ -41,7 +41,11 @@ export interface OIDCAuthOptions {
   clientId?: string;
   /** Client secret; none makes this a public client. */
   clientSecret?: string;
-  /** The IdP's `.well-known/openid-configuration` URL. */
+  /**
+   * The IdP's `.well-known/openid-configuration` URL. Required: without it construction
+   * fails, unless `issuer` and `jwksUri` are both given, which serves the guard only (the
+   * endpoints that talk to the IdP are then off).
+   */
   discoveryUrl?: string;
   /** Default scopes, space separated; `openid` is always added. Default `"profile email"`. */
   scopes?: string;
@@ -122,6 +126,14 @@ export interface OIDCAuthOptions {
    * revokes the session. Default 2, at most 60; 0 shares only refreshes that overlap.
    */
   refreshReuseGraceSec?: number;
+  /**
+   * Broker mode: serve RFC 8693 token exchange at the token endpoint (an IdP access token
+   * for this app, or a trusted peer's broker token, becomes a local broker token). The
+   * broker has no registry of clients to authenticate, so whoever holds an acceptable
+   * subject token may exchange it: turn this on only where that is wanted. Default false
+   * (the grant is then `unsupported_grant_type`).
+   */
+  tokenExchange?: boolean;
 
   /**
    * Secret(s) for sealing login transactions (and, in broker mode, encryption at rest), at
@@ -252,6 +264,7 @@ export interface ResolvedConfig {
   brokerAlgorithm: BrokerAlgorithm;
   keyRotationIntervalSec: number | undefined;
   refreshReuseGraceSec: number;
+  tokenExchange: boolean;
   redirectUris: ReadonlySet<string>;
   allowLoopbackRedirects: boolean;
   postLogoutRedirectUris: ReadonlySet<string>;
@@ -284,6 +297,16 @@ export const DEFAULT_ROUTES: Record<EndpointName, string> = {
   userinfo: "/auth/v2/userinfo",
   jwks: "/auth/v2/.well-known/jwks.json",
 };
+
+/** The endpoints that talk to the IdP: without `discoveryUrl` they are not served. */
+const IDP_ENDPOINTS: readonly EndpointName[] = [
+  "login",
+  "callback",
+  "token",
+  "device",
+  "logout",
+  "userinfo",
+];
 
 const ASYMMETRIC_ALGORITHMS = [
   "RS256",
@@ -406,6 +429,20 @@ export function resolveConfig(options: OIDCAuthOptions): ResolvedConfig {
     }
   }
   const routes = { ...DEFAULT_ROUTES, ...options.routes } as Record<EndpointName, string | null>;
+  if (!options.discoveryUrl) {
+    // Without discovery only the guard can work: from a configured issuer and JWKS.
+    if (!options.issuer || !options.jwksUri) {
+      throw new ConfigError(
+        "discoveryUrl is required (or, for a guard without endpoints, issuer and jwksUri).",
+      );
+    }
+    for (const name of IDP_ENDPOINTS) {
+      if (options.routes?.[name]) {
+        throw new ConfigError(`route ${name} needs discoveryUrl (it talks to the IdP).`);
+      }
+      routes[name] = null;
+    }
+  }
   for (const [name, path] of Object.entries(routes)) {
     if (path !== null && !path.startsWith("/")) {
       throw new ConfigError(`route ${name} must start with "/" (or be null to disable it).`);
@@ -435,6 +472,9 @@ export function resolveConfig(options: OIDCAuthOptions): ResolvedConfig {
   const clientIpHeader = options.clientIpHeader?.trim().toLowerCase() || undefined;
   if (clientIpHeader !== undefined && !/^[a-z0-9!#$%&'*+.^_`|~-]+$/.test(clientIpHeader)) {
     throw new ConfigError("clientIpHeader must be a header name.");
+  }
+  if (options.tokenExchange && !options.brokerMode) {
+    throw new ConfigError("tokenExchange needs brokerMode (exchanged tokens are broker tokens).");
   }
   const production = options.production ?? runningInProduction();
   const allowInsecureRequests = options.allowInsecureRequests ?? false;
@@ -542,6 +582,7 @@ export function resolveConfig(options: OIDCAuthOptions): ResolvedConfig {
       0,
       60,
     ),
+    tokenExchange: options.tokenExchange ?? false,
     // Kept as written: a caller's URI must equal one of them character for character.
     redirectUris: new Set(
       (options.redirectUris ?? []).map((u) => {

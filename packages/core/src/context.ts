@@ -1,6 +1,8 @@
 import type { Broker } from "./broker/broker.js";
 import type { IDToken } from "./claims.js";
 import type { ClaimConstraints, ResolvedConfig } from "./config.js";
+import type { DevicePolls } from "./device-polls.js";
+import type { SealedRefreshTokens } from "./passthrough-refresh.js";
 import type { IdentityProvider } from "./provider.js";
 import type { Transactions } from "./transactions.js";
 import type { AccessTokenVerifier } from "./verify.js";
@@ -21,6 +23,10 @@ export interface AuthContext {
   readonly provider: IdentityProvider;
   readonly verifier: AccessTokenVerifier;
   readonly transactions: Transactions;
+  /** The device flow's polling rules (alphabet, interval), checked before the IdP is asked. */
+  readonly devicePolls: DevicePolls;
+  /** Passthrough mode: seals the IdP refresh tokens handed out, opens those posted back. */
+  readonly refreshTokens: SealedRefreshTokens;
   /** Present in broker mode. */
   readonly broker: Broker | undefined;
   /** The guard with the configured constraints: the request's token (throws 401/403/503). */

@@ -30,6 +30,7 @@ const ENV_OPTIONS: Record<string, Kind> = {
   brokerAlgorithm: "string",
   keyRotationIntervalSec: "number",
   refreshReuseGraceSec: "number",
+  tokenExchange: "boolean",
   secret: "list",
   redirectUris: "list",
   allowLoopbackRedirects: "boolean",

@@ -4,14 +4,16 @@ import type { IDToken } from "./claims.js";
 import type { EndpointName, OIDCAuthOptions, ResolvedConfig } from "./config.js";
 import { resolveConfig } from "./config.js";
 import type { AuthContext, AuthenticateOptions } from "./context.js";
+import { DevicePolls } from "./device-polls.js";
 import { errorResponse, OIDCAuthError } from "./errors.js";
 import type { RouteConstraints, RouteGuard } from "./guard.js";
 import { Guard } from "./guard.js";
 import { describeError } from "./log.js";
+import { SealedRefreshTokens } from "./passthrough-refresh.js";
 import { IdentityProvider } from "./provider.js";
 import { RateLimiter } from "./rate-limiter.js";
 import type { Endpoint } from "./router.js";
-import { enabledEndpoints, matchEndpoint, normalisePrefix } from "./router.js";
+import { enabledEndpoints, endpointForMethod, matchEndpoint, normalisePrefix } from "./router.js";
 import { ephemeralSecret } from "./seal.js";
 import type { TokenCacheStats, VerifyUncached } from "./token-cache.js";
 import { TokenCache } from "./token-cache.js";
@@ -83,7 +85,7 @@ export class OIDCAuth {
     let secrets = config.secrets;
     if (!secrets) {
       config.logger.warn(
-        "no secret configured: login transactions use a per-process key (set OIDC_SECRET for restarts and several instances)",
+        "no secret configured: login transactions and passthrough refresh tokens use a per-process key (set OIDC_SECRET for restarts and several instances)",
       );
       secrets = [ephemeralSecret()];
     }
@@ -106,6 +108,8 @@ export class OIDCAuth {
       provider,
       verifier,
       transactions,
+      refreshTokens: new SealedRefreshTokens(secrets, config.clientId),
+      devicePolls: new DevicePolls(),
       broker: this.#broker,
       requireToken: (request) => guard.verify(request, everyRoute),
     };
@@ -138,15 +142,19 @@ export class OIDCAuth {
 
   /**
    * Serves one named endpoint whatever the request's path (adapters that route by
-   * themselves call this). Never throws.
+   * themselves call this); a method the endpoint does not serve is 405 with `Allow`.
+   * Never throws.
    */
   async handleEndpoint(
     name: EndpointName,
     request: Request,
     options: HandleEndpointOptions = {},
   ): Promise<Response> {
-    const endpoint = this.#endpoints.find((e) => e.name === name);
-    if (!endpoint) return errorResponse(new OIDCAuthError(404, "not_found", "No such endpoint."));
+    const endpoint = endpointForMethod(
+      this.#endpoints.filter((e) => e.name === name),
+      request.method,
+    );
+    if (endpoint instanceof OIDCAuthError) return errorResponse(endpoint);
     try {
       await this.#rateLimiter.admit(name, request, options.clientIp);
       return await endpoint.handler(this.#context, request);

@@ -106,7 +106,9 @@ export class IdentityProvider {
   async #discover(): Promise<oauth.AuthorizationServer> {
     const issuerUrl = this.#issuerUrl;
     if (!issuerUrl) {
-      throw new OIDCAuthError(500, "server_error", "No discoveryUrl is configured.");
+      // Configuration refuses this (no endpoint that needs discovery runs without the URL).
+      this.#config.logger.error("discovery needed without a discoveryUrl");
+      throw upstreamInvalid();
     }
     const metadata = await this.#call("discovery", async () => {
       const response = await oauth.discoveryRequest(issuerUrl, this.requestOptions());
@@ -135,12 +137,7 @@ export class IdentityProvider {
     const config = this.#config;
     if (config.jwksUri) return config.jwksUri;
     const metadata = await this.metadata();
-    let uri: URL;
-    try {
-      uri = new URL(metadata.jwks_uri ?? "");
-    } catch {
-      throw upstreamInvalid();
-    }
+    const uri = this.#metadataUrl("jwks_uri", metadata.jwks_uri);
     if (
       !isTrustedJwksUri(
         uri,
@@ -157,11 +154,23 @@ export class IdentityProvider {
     return uri.href;
   }
 
+  /** A URL of the IdP's metadata; missing or unparsable is the IdP's fault: 502, never 500. */
+  #metadataUrl(name: string, value: string | undefined): URL {
+    if (value) {
+      try {
+        return new URL(value);
+      } catch {
+        // logged below
+      }
+    }
+    this.#config.logger.warn(`the identity provider's ${name} is missing or not a URL`);
+    throw upstreamInvalid();
+  }
+
   /** Builds the authorization request URL (PKCE S256, state, nonce already chosen). */
   async authorizationUrl(params: Record<string, string>): Promise<URL> {
     const as = await this.metadata();
-    if (!as.authorization_endpoint) throw upstreamInvalid();
-    const url = new URL(as.authorization_endpoint);
+    const url = this.#metadataUrl("authorization_endpoint", as.authorization_endpoint);
     url.searchParams.set("client_id", this.#config.clientId);
     url.searchParams.set("response_type", "code");
     url.searchParams.set("code_challenge_method", "S256");
@@ -169,36 +178,64 @@ export class IdentityProvider {
     return url;
   }
 
-  /** Exchanges an authorization code; validates the ID token's claims (nonce included). */
+  /**
+   * Checks the authorization response at our callback (oauth4webapi with the IdP's
+   * metadata): `state`, and, when the IdP advertises RFC 9207
+   * (`authorization_response_iss_parameter_supported`), an `iss` equal to its issuer, so a
+   * response of another IdP (mix-up) or one stripped of `iss` is refused. Any failure is
+   * a 400: the parameters come from the browser.
+   */
+  async validateCallback(query: URLSearchParams, expectedState: string): Promise<URLSearchParams> {
+    const as = await this.metadata();
+    try {
+      return oauth.validateAuthResponse(as, this.#client, query, expectedState);
+    } catch (err) {
+      this.#config.logger.info("authorization response refused at the callback", {
+        reason: err instanceof oauth.OperationProcessingError ? err.message : "error response",
+      });
+      throw badRequest("invalid_request", "The authorization response is invalid.");
+    }
+  }
+
+  /**
+   * Exchanges an authorization code; validates the ID token's claims (nonce included) and
+   * refuses a token type other than Bearer. `authorizationResponse` is the callback's
+   * response as {@link validateCallback} answered it; without one (native clients and
+   * py-oidc-auth-client post the code without the `iss` of the redirect they received),
+   * the code came back to a redirect URI of a login this server started.
+   */
   async exchangeCode(input: {
     code: string;
-    iss?: string | undefined;
+    authorizationResponse?: URLSearchParams | undefined;
     redirectUri: string;
     codeVerifier: string;
     nonce: string;
   }): Promise<oauth.TokenEndpointResponse> {
     const as = await this.metadata();
-    const params = new URLSearchParams({ code: input.code });
-    // Callers such as native clients post the code without the `iss` the IdP added to the
-    // redirect (RFC 9207); the code came back to a redirect URI of a login we started.
-    params.set("iss", input.iss ?? as.issuer);
-    const callbackParams = this.#call("callback", async () =>
-      oauth.validateAuthResponse(as, this.#client, params, oauth.skipStateCheck),
-    );
+    let callbackParams = input.authorizationResponse;
+    if (!callbackParams) {
+      const params = new URLSearchParams({ code: input.code, iss: as.issuer });
+      callbackParams = await this.#call("callback", async () =>
+        oauth.validateAuthResponse(as, this.#client, params, oauth.skipStateCheck),
+      );
+    }
+    const validated = callbackParams;
     return this.#call("code exchange", async () => {
       const response = await oauth.authorizationCodeGrantRequest(
         as,
         this.#client,
         this.#clientAuth,
-        await callbackParams,
+        validated,
         input.redirectUri,
         input.codeVerifier,
         this.requestOptions(),
       );
-      return oauth.processAuthorizationCodeResponse(as, this.#client, response, {
-        expectedNonce: input.nonce,
-        requireIdToken: true,
-      });
+      return requireBearer(
+        await oauth.processAuthorizationCodeResponse(as, this.#client, response, {
+          expectedNonce: input.nonce,
+          requireIdToken: true,
+        }),
+      );
     });
   }
 
@@ -213,7 +250,7 @@ export class IdentityProvider {
         refreshToken,
         this.requestOptions(),
       );
-      return oauth.processRefreshTokenResponse(as, this.#client, response);
+      return requireBearer(await oauth.processRefreshTokenResponse(as, this.#client, response));
     });
   }
 
@@ -257,7 +294,7 @@ export class IdentityProvider {
         deviceCode,
         this.requestOptions(),
       );
-      return oauth.processDeviceCodeResponse(as, this.#client, response);
+      return requireBearer(await oauth.processDeviceCodeResponse(as, this.#client, response));
     });
   }
 
@@ -307,9 +344,10 @@ export class IdentityProvider {
     }
   }
 
-  /** The IdP's RP-initiated logout endpoint, if it has one. */
-  async endSessionEndpoint(): Promise<string | undefined> {
-    return (await this.metadata()).end_session_endpoint;
+  /** The IdP's RP-initiated logout endpoint, if it has one (one that does not parse is a 502). */
+  async endSessionEndpoint(): Promise<URL | undefined> {
+    const endpoint = (await this.metadata()).end_session_endpoint;
+    return endpoint === undefined ? undefined : this.#metadataUrl("end_session_endpoint", endpoint);
   }
 
   /**
@@ -371,6 +409,20 @@ export class IdentityProvider {
     log.error(`unexpected failure during the ${step}`, describeError(err));
     return upstreamInvalid();
   }
+}
+
+/**
+ * Only Bearer tokens are passed on or used: a DPoP-bound token (oauth4webapi accepts
+ * both) is useless to a client that holds no DPoP key, so it is refused until oidc-auth
+ * speaks DPoP. oauth4webapi lower-cases `token_type`.
+ */
+function requireBearer(tokens: oauth.TokenEndpointResponse): oauth.TokenEndpointResponse {
+  if (tokens.token_type !== "bearer") {
+    throw new oauth.UnsupportedOperationError("token_type is not Bearer", {
+      cause: { token_type: tokens.token_type },
+    });
+  }
+  return tokens;
 }
 
 function devicePollDescription(code: string): string {

@@ -14,13 +14,14 @@ export function jsonResponse(
   });
 }
 
-/** A redirect that no cache keeps and that leaks no referrer. */
+/** A redirect (302, or 303 after a POST) that no cache keeps and that leaks no referrer. */
 export function redirectResponse(
   location: string | URL,
   headers: Record<string, string> = {},
+  status: 302 | 303 = 302,
 ): Response {
   return new Response(null, {
-    status: 302,
+    status,
     headers: {
       Location: String(location),
       "Cache-Control": "no-store",

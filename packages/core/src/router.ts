@@ -63,11 +63,21 @@ export function matchEndpoint(
   pathname: string,
   method: string,
 ): Endpoint | OIDCAuthError {
-  const matches = endpoints.filter((e) => `${prefix}${e.path}` === pathname);
-  if (matches.length === 0) return new OIDCAuthError(404, "not_found", "No such endpoint.");
-  const endpoint = matches.find((e) => (e.methods as readonly string[]).includes(method));
+  return endpointForMethod(
+    endpoints.filter((e) => `${prefix}${e.path}` === pathname),
+    method,
+  );
+}
+
+/** The one of `candidates` (same path) that serves `method`: 404 without any, 405 + Allow. */
+export function endpointForMethod(
+  candidates: readonly Endpoint[],
+  method: string,
+): Endpoint | OIDCAuthError {
+  if (candidates.length === 0) return new OIDCAuthError(404, "not_found", "No such endpoint.");
+  const endpoint = candidates.find((e) => (e.methods as readonly string[]).includes(method));
   if (endpoint) return endpoint;
   return new OIDCAuthError(405, "invalid_request", "Method not allowed.", {
-    Allow: matches.flatMap((e) => e.methods).join(", "),
+    Allow: candidates.flatMap((e) => e.methods).join(", "),
   });
 }

@@ -68,9 +68,12 @@ export class Sealer {
     return undefined;
   }
 
-  /** Opens a sealed value; undefined when it is forged, tampered with, foreign or expired. */
-  async open(sealed: string): Promise<Record<string, unknown> | undefined> {
-    if (sealed.length > 4096 || sealed.split(".").length !== 5) return undefined;
+  /**
+   * Opens a sealed value; undefined when it is forged, tampered with, foreign, expired or
+   * longer than `maxLength` (checked before any decoding).
+   */
+  async open(sealed: string, maxLength = 4096): Promise<Record<string, unknown> | undefined> {
+    if (sealed.length > maxLength || sealed.split(".").length !== 5) return undefined;
     for (const key of await this.#keys) {
       try {
         const { payload } = await jwtDecrypt(sealed, key, {

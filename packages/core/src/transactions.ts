@@ -15,6 +15,11 @@ export interface LoginTransaction {
 }
 
 const COOKIE_NAME = "oidc_auth_tx";
+/**
+ * Over https the cookie carries the `__Host-` prefix: browsers then accept it only with
+ * `Secure`, `Path=/` and no `Domain`, so a sibling subdomain cannot plant one (login CSRF).
+ */
+const HOST_COOKIE_NAME = `__Host-${COOKIE_NAME}`;
 const MAX_PENDING = 10_000;
 
 function randomId(): string {
@@ -57,23 +62,47 @@ export class Transactions {
     return tx;
   }
 
-  /** The Set-Cookie value that binds a browser login to this browser. */
+  /**
+   * The Set-Cookie value that binds a browser login to this browser: `__Host-` prefixed and
+   * `Secure` when the login is over https (the app's public URL `proxy` or the redirect
+   * URI); the sealed content records it, so it is accepted under that name only.
+   */
   async cookie(tx: LoginTransaction): Promise<string> {
-    const sealed = await this.#sealer.seal(compact(tx), this.ttlSec);
-    return `${COOKIE_NAME}=${sealed}; Path=/; Max-Age=${this.ttlSec}; HttpOnly; SameSite=Lax${secureFlag(tx.redirectUri)}`;
+    const secure = this.#overHttps(tx.redirectUri);
+    const sealed = await this.#sealer.seal({ ...compact(tx), h: secure }, this.ttlSec);
+    const name = secure ? HOST_COOKIE_NAME : COOKIE_NAME;
+    return `${name}=${sealed}; Path=/; Max-Age=${this.ttlSec}; HttpOnly; SameSite=Lax${secure ? "; Secure" : ""}`;
   }
 
-  /** The Set-Cookie value that removes the transaction cookie. */
-  clearCookie(): string {
+  /** The Set-Cookie value that removes the transaction cookie the request carries. */
+  clearCookie(request: Request): string {
+    if (readCookie(request.headers.get("cookie"), HOST_COOKIE_NAME) !== undefined) {
+      return `${HOST_COOKIE_NAME}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax; Secure`;
+    }
     return `${COOKIE_NAME}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax`;
   }
 
-  /** The browser's transaction, if its cookie is intact, unexpired and matches `state`. */
+  /**
+   * The browser's transaction, if its cookie is intact, unexpired, matches `state` and
+   * came under the name it was set with (an https login's only under `__Host-`).
+   */
   async fromCookie(request: Request, state: string): Promise<LoginTransaction | undefined> {
-    const sealed = readCookie(request.headers.get("cookie"), COOKIE_NAME);
+    const header = request.headers.get("cookie");
+    const prefixed = readCookie(header, HOST_COOKIE_NAME);
+    const sealed = prefixed ?? readCookie(header, COOKIE_NAME);
     if (!sealed) return undefined;
-    const tx = expand(await this.#sealer.open(sealed));
+    const payload = await this.#sealer.open(sealed);
+    if (!payload || (payload.h === true) !== (prefixed !== undefined)) return undefined;
+    const tx = expand(payload);
     return tx && tx.state === state ? tx : undefined;
+  }
+
+  /**
+   * From configuration and the allow-listed redirect URI only, never from the request (an
+   * adapter or proxy may present an http request as https and vice versa).
+   */
+  #overHttps(redirectUri: string): boolean {
+    return redirectUri.startsWith("https:") || this.#config.proxy.startsWith("https:");
   }
 
   /** Opens py-oidc-auth-client's sealed `code_verifier` (compat mode only). */
@@ -116,10 +145,6 @@ function expand(payload: Record<string, unknown> | undefined): LoginTransaction 
   };
   if (typeof v === "string") tx.verifier = v;
   return tx;
-}
-
-function secureFlag(redirectUri: string): string {
-  return redirectUri.startsWith("https:") ? "; Secure" : "";
 }
 
 /** One cookie's value from a Cookie header. */

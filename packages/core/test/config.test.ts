@@ -68,7 +68,10 @@ describe("options from the environment", () => {
 });
 
 describe("configuration", () => {
-  const base = { logger: silentLogger };
+  const base = {
+    logger: silentLogger,
+    discoveryUrl: "https://idp.example.org/.well-known/openid-configuration",
+  };
 
   it("applies py-oidc-auth's defaults", () => {
     const { config } = new OIDCAuth(base);
@@ -93,6 +96,29 @@ describe("configuration", () => {
 
   it("refuses short secrets", () => {
     expect(() => new OIDCAuth({ ...base, secret: "short" })).toThrow(/32 characters/);
+  });
+
+  it("refuses to start without discoveryUrl; issuer and jwksUri alone serve the guard only", () => {
+    const { discoveryUrl: _none, ...withoutDiscovery } = base;
+    expect(() => new OIDCAuth(withoutDiscovery)).toThrow(/discoveryUrl is required/);
+    expect(() => new OIDCAuth({ ...withoutDiscovery, issuer: "https://idp.example.org" })).toThrow(
+      /discoveryUrl is required/,
+    );
+    const guardOnly = new OIDCAuth({
+      ...withoutDiscovery,
+      issuer: "https://idp.example.org",
+      jwksUri: "https://idp.example.org/jwks",
+    });
+    expect(guardOnly.endpoints).toEqual([]);
+    expect(
+      () =>
+        new OIDCAuth({
+          ...withoutDiscovery,
+          issuer: "https://idp.example.org",
+          jwksUri: "https://idp.example.org/jwks",
+          routes: { login: "/signin" },
+        }),
+    ).toThrow(/needs discoveryUrl/);
   });
 
   it("refuses a discovery URL that is not a well-known URL", () => {
@@ -125,7 +151,10 @@ describe("configuration", () => {
 });
 
 describe("unsafe configuration refuses to start", () => {
-  const base = { logger: silentLogger };
+  const base = {
+    logger: silentLogger,
+    discoveryUrl: "https://idp.example.org/.well-known/openid-configuration",
+  };
   const broker = {
     ...base,
     brokerMode: true,
@@ -166,6 +195,13 @@ describe("unsafe configuration refuses to start", () => {
     expect(() => new OIDCAuth({ ...base, clockToleranceSec: 301 })).toThrow(ConfigError);
     expect(() => new OIDCAuth({ ...base, algorithms: ["RS256", "HS256"] })).toThrow(ConfigError);
     expect(() => new OIDCAuth({ ...base, algorithms: ["RS256", "none"] })).toThrow(ConfigError);
+  });
+
+  it("keeps token exchange off by default and refuses it outside broker mode", () => {
+    expect(new OIDCAuth(base).config.tokenExchange).toBe(false);
+    expect(new OIDCAuth({ ...broker, tokenExchange: true }).config.tokenExchange).toBe(true);
+    expect(() => new OIDCAuth({ ...base, tokenExchange: true })).toThrow(/tokenExchange/);
+    expect(optionsFromEnv({ OIDC_TOKEN_EXCHANGE: "true" }).tokenExchange).toBe(true);
   });
 
   it("refuses its own issuer among the trusted peers", () => {

@@ -314,6 +314,7 @@ describe("redirect URI checks", () => {
   const config = (extra: OIDCAuthOptions = {}) =>
     resolveConfig({
       logger: silentLogger,
+      discoveryUrl: "https://idp.example.org/.well-known/openid-configuration",
       redirectUris: [CALLBACK],
       postLogoutRedirectUris: ["https://app.example.org/goodbye"],
       proxy: "https://app.example.org",
@@ -453,6 +454,7 @@ describe("post-logout redirect URI checks", () => {
   const config = (extra: OIDCAuthOptions = {}) =>
     resolveConfig({
       logger: silentLogger,
+      discoveryUrl: "https://idp.example.org/.well-known/openid-configuration",
       postLogoutRedirectUris: ["https://app.example.org/goodbye"],
       proxy: "https://app.example.org",
       ...extra,

@@ -238,6 +238,8 @@ declare module "oidc-provider" {
     readonly Grant: GrantConstructor;
     readonly Client: { prototype: ClientModel };
     callback(): (req: IncomingMessage, res: ServerResponse) => Promise<void>;
+    /** Koa middleware (Provider is a Koa application). */
+    use(middleware: (ctx: KoaContextWithOIDC, next: () => Promise<void>) => Promise<void>): this;
     on(event: string, listener: (...args: unknown[]) => void): this;
     interactionDetails(req: IncomingMessage, res: ServerResponse): Promise<Interaction>;
     interactionFinished(

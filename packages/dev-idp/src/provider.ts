@@ -50,6 +50,11 @@ export interface DevIdpOptions {
   clients?: DevClient[];
   /** Access token lifetime in seconds. Default 300. */
   accessTokenTtlSec?: number;
+  /**
+   * The polling `interval` (seconds) device authorizations name (RFC 8628 §3.2; oidc-provider
+   * names none, which means 5). Default 1: device logins in the demo and tests are quick.
+   */
+  deviceIntervalSec?: number;
   /** Users that can log in. Default DEMO_USERS. */
   users?: DevUser[];
   /** Show the users' credentials on the login page. Default true (it is a dev IdP). */
@@ -498,6 +503,15 @@ export async function startDevIdp(options: DevIdpOptions = {}): Promise<DevIdp> 
       (loopbackClients.has(this.clientId) && isLoopbackHttpUri(value))
     );
   };
+
+  const deviceInterval = options.deviceIntervalSec ?? 1;
+  provider.use(async (ctx, next) => {
+    await next();
+    const body = ctx.body as Record<string, unknown> | undefined;
+    if (ctx.path === "/device/auth" && ctx.status === 200 && body && typeof body === "object") {
+      body.interval = deviceInterval;
+    }
+  });
 
   const providerCallback = provider.callback();
   const interactionDeps = {

@@ -563,6 +563,8 @@ describe("device authorization grant", () => {
       `${idp.issuer}/device?user_code=${encodeURIComponent(device.user_code)}`,
     );
     expect(device.user_code).toMatch(/^[A-Z]{4}-[A-Z]{4}$/);
+    expect(device.interval).toBe(1); // deviceIntervalSec's default: quick device logins
+    expect(device.device_code).toMatch(/^[A-Za-z0-9_-]{43}$/); // the alphabet oidc-auth admits
 
     const pending = await poll(device.device_code);
     expect(pending.status).toBe(400);

@@ -39,10 +39,9 @@ export class HonoOIDCAuth extends OIDCAuth {
   routes(options: RoutesOptions = {}): Hono {
     const clientIp = options.clientIp ?? nodeSocketAddress;
     const app = new Hono();
-    for (const { name, methods, path } of this.endpoints) {
-      app.on([...methods], path, (c) =>
-        this.handleEndpoint(name, c.req.raw, { clientIp: clientIp(c) }),
-      );
+    for (const { name, path } of this.endpoints) {
+      // Every method: the core answers the ones an endpoint does not serve with 405 + Allow.
+      app.all(path, (c) => this.handleEndpoint(name, c.req.raw, { clientIp: clientIp(c) }));
     }
     return app;
   }

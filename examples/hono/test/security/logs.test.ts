@@ -48,7 +48,11 @@ beforeAll(async () => {
   });
   broker = await startStack({
     idp: passthrough.idp,
-    env: { OIDC_BROKER_MODE: "true", OIDC_BROKER_STORE_URL: "memory://" },
+    env: {
+      OIDC_BROKER_MODE: "true",
+      OIDC_BROKER_STORE_URL: "memory://",
+      OIDC_TOKEN_EXCHANGE: "true",
+    },
     options: { logger: capture, fetch: recording },
   });
   remember(TEST_SECRET, "oidc-auth-demo-secret");
@@ -154,6 +158,7 @@ describe("no secret in any log line, at debug level", () => {
       remember(device.device_code, device.user_code);
       await postToken(stack, { "device-code": device.device_code as string });
       await stack.idp.approveDevice(device.user_code as string, "bob", "bob-password");
+      await new Promise((r) => setTimeout(r, Number(device.interval) * 1000)); // no slow_down
       const deviceTokens = (await (
         await postToken(stack, { "device-code": device.device_code as string })
       ).json()) as TokenJson;
@@ -167,6 +172,7 @@ describe("no secret in any log line, at debug level", () => {
         subject_token_type: "urn:ietf:params:oauth:token-type:access_token",
       });
       await fetch(`${stack.url}/api/auth/v2/logout`, {
+        method: "POST",
         headers: { authorization: `Bearer ${deviceTokens.access_token}` },
         redirect: "manual",
       });

@@ -141,14 +141,20 @@ export class Broker {
     }
   }
 
-  /** Signs a broker access token for an identity. */
+  /**
+   * Signs a broker access token for an identity. `notAfter` (unix seconds) caps its `exp`,
+   * e.g. at the exp of the subject token it was exchanged for.
+   */
   async mint(
     identity: BrokerIdentity,
     scope: string,
     sessionId?: string,
+    notAfter?: number,
   ): Promise<{ token: string; expiresIn: number }> {
     const key = await this.#keysOrUnavailable();
-    const ttl = this.#config.brokerTokenTtlSec;
+    const issuedAt = now();
+    const ttl = Math.min(this.#config.brokerTokenTtlSec, (notAfter ?? Infinity) - issuedAt);
+    if (!(ttl > 0)) throw badRequest("invalid_request", "The subject token has expired.");
     const { roleSources, ...named } = identity;
     const claims: Record<string, unknown> = { ...roleSources, ...named, scope };
     if (sessionId) claims.sid = sessionId;
@@ -158,8 +164,8 @@ export class Broker {
       .setAudience(this.#config.brokerAudience)
       .setSubject(identity.sub)
       .setJti(crypto.randomUUID())
-      .setIssuedAt()
-      .setExpirationTime(`${ttl}s`)
+      .setIssuedAt(issuedAt)
+      .setExpirationTime(issuedAt + ttl)
       .sign(key.privateKey);
     return { token, expiresIn: ttl };
   }
@@ -439,12 +445,9 @@ function isSessionId(value: unknown): value is string {
   return typeof value === "string" && SESSION_ID.test(value);
 }
 
+/** RFC 6749 §5.2: `invalid_grant` is a 400, like every error of the token endpoint but `invalid_client`. */
 function invalidGrant(): OIDCAuthError {
-  return new OIDCAuthError(
-    401,
-    "invalid_grant",
-    "The refresh token is invalid, expired or revoked.",
-  );
+  return badRequest("invalid_grant", "The refresh token is invalid, expired or revoked.");
 }
 
 function answer(

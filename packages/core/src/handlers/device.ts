@@ -12,5 +12,11 @@ export async function device(ctx: AuthContext, request: Request): Promise<Respon
     singleParam(form, "scope", 1024),
     offline === undefined ? ctx.config.offlineAccess : offline === "true",
   );
-  return jsonResponse(await ctx.provider.startDeviceAuthorization(scope));
+  const authorization = await ctx.provider.startDeviceAuthorization(scope);
+  ctx.devicePolls.granted(
+    authorization.device_code,
+    authorization.interval,
+    authorization.expires_in,
+  );
+  return jsonResponse(authorization);
 }

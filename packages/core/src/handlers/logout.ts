@@ -1,24 +1,27 @@
+import { generateRandomState } from "oauth4webapi";
 import type { AuthContext } from "../context.js";
-import { OIDCAuthError } from "../errors.js";
+import { badRequest } from "../errors.js";
 import { checkPostLogoutRedirectUri } from "../redirect-uris.js";
 import { readForm, singleParam } from "../request-body.js";
 import { redirectResponse } from "../responses.js";
 
+const CALLER_STATE = /^[\x21-\x7e]{1,512}$/;
+
 /**
- * In broker mode, logout with a credential revokes the broker session (and the IdP refresh
- * token where the IdP offers revocation): a bearer broker token in Authorization, or the
- * refresh credential posted as `refresh-token`/`refresh_token`.
+ * `POST logout` with a credential revokes the session: a bearer token in Authorization or
+ * the refresh token posted as `refresh-token`/`refresh_token`. Broker mode ends the broker
+ * session (and the IdP refresh token where the IdP offers revocation); passthrough mode
+ * revokes the IdP refresh token inside a sealed refresh token this app handed out.
  */
-async function revokeSession(
-  ctx: AuthContext,
-  request: Request,
-  form: URLSearchParams | undefined,
-) {
+async function revokeSession(ctx: AuthContext, request: Request, form: URLSearchParams) {
+  const credential =
+    singleParam(form, "refresh-token", 8192) ?? singleParam(form, "refresh_token", 8192);
   const broker = ctx.broker;
-  if (!broker) return;
-  const credential = form
-    ? (singleParam(form, "refresh-token") ?? singleParam(form, "refresh_token"))
-    : undefined;
+  if (!broker) {
+    const idpRefreshToken = credential ? await ctx.refreshTokens.open(credential) : undefined;
+    if (idpRefreshToken) await ctx.provider.revoke(idpRefreshToken);
+    return;
+  }
   if (credential) {
     await broker.revoke({ refreshCredential: credential });
     return;
@@ -31,26 +34,35 @@ async function revokeSession(
 
 /**
  * `GET|POST logout`: RP-initiated logout. Redirects to the IdP's `end_session_endpoint`
- * with `client_id` and the (allow-listed) `post_logout_redirect_uri`; without such an
- * endpoint, straight to that URI, or to `/`.
+ * with `client_id`, the (allow-listed) `post_logout_redirect_uri` and a `state` (the
+ * caller's, or a random one); without such an endpoint, straight to that URI, or to `/`.
+ * Only `POST` with a credential revokes anything (a cross-site `GET`, a link or an image,
+ * cannot end a session), and it answers 303 so the browser follows with a `GET`.
  */
 export async function logout(ctx: AuthContext, request: Request): Promise<Response> {
   const query = new URL(request.url).searchParams;
   const form = request.method === "POST" ? await readForm(request) : undefined;
-  const requested =
-    singleParam(query, "post_logout_redirect_uri", 2048) ??
-    (form ? singleParam(form, "post_logout_redirect_uri", 2048) : undefined);
+  const param = (name: string, maxLength: number) =>
+    singleParam(query, name, maxLength) ?? (form ? singleParam(form, name, maxLength) : undefined);
+  const requested = param("post_logout_redirect_uri", 2048);
   const target =
     requested === undefined ? undefined : checkPostLogoutRedirectUri(ctx.config, requested);
-  if (request.method === "POST" && !ctx.broker) {
-    throw new OIDCAuthError(405, "invalid_request", "Method not allowed.", { Allow: "GET" });
+  const callerState = param("state", 512);
+  if (callerState !== undefined && !CALLER_STATE.test(callerState)) {
+    throw badRequest("invalid_request", "state is malformed.");
   }
-  await revokeSession(ctx, request, form);
+  if (form) await revokeSession(ctx, request, form);
+  const status = request.method === "POST" ? 303 : 302;
   const endSession = await ctx.provider.endSessionEndpoint();
-  if (!endSession)
-    return redirectResponse(target ?? (ctx.config.proxy ? `${ctx.config.proxy}/` : "/"));
-  const url = new URL(endSession);
-  url.searchParams.set("client_id", ctx.config.clientId);
-  if (target) url.searchParams.set("post_logout_redirect_uri", target);
-  return redirectResponse(url);
+  if (!endSession) {
+    return redirectResponse(
+      target ?? (ctx.config.proxy ? `${ctx.config.proxy}/` : "/"),
+      {},
+      status,
+    );
+  }
+  endSession.searchParams.set("client_id", ctx.config.clientId);
+  if (target) endSession.searchParams.set("post_logout_redirect_uri", target);
+  endSession.searchParams.set("state", callerState ?? generateRandomState());
+  return redirectResponse(endSession, {}, status);
 }

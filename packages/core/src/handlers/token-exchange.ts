@@ -21,8 +21,56 @@ export interface TokenExchangeAnswer {
   scope: string;
 }
 
+/** RFC 8693 §2.2.2: an unacceptable subject token is `invalid_request`, not `invalid_grant`. */
 function invalidSubject(): OIDCAuthError {
-  return badRequest("invalid_grant", "The subject token is invalid, expired or not trusted.");
+  return badRequest("invalid_request", "The subject token is invalid, expired or not trusted.");
+}
+
+function isAbsoluteUri(value: string): boolean {
+  try {
+    new URL(value);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * `audience` and `resource` (RFC 8693 §2.1, RFC 8707), each may repeat: the broker issues
+ * tokens for one audience only, its `brokerAudience` (the resource: that value or the
+ * app's public URL). Anything else is a target it cannot serve: `invalid_target`.
+ */
+function checkTargets(ctx: AuthContext, form: URLSearchParams): void {
+  const { brokerAudience, proxy } = ctx.config;
+  for (const audience of form.getAll("audience")) {
+    if (audience.length > 2048) throw badRequest("invalid_request", "audience is too long.");
+    if (audience !== brokerAudience) {
+      throw badRequest("invalid_target", "Tokens can be issued for this broker's audience only.");
+    }
+  }
+  for (const resource of form.getAll("resource")) {
+    if (resource.length > 2048 || !isAbsoluteUri(resource) || resource.includes("#")) {
+      throw badRequest("invalid_request", "resource must be an absolute URI without fragment.");
+    }
+    if (resource !== brokerAudience && resource !== proxy) {
+      throw badRequest("invalid_target", "Tokens can be issued for this broker's audience only.");
+    }
+  }
+}
+
+/** RFC 8693 §2.1: `actor_token_type` comes with `actor_token` and only with it. */
+function checkActor(form: URLSearchParams): void {
+  const actor = singleParam(form, "actor_token", 8192);
+  const actorType = singleParam(form, "actor_token_type", 128);
+  if (actor !== undefined && actorType === undefined) {
+    throw badRequest("invalid_request", "actor_token needs actor_token_type.");
+  }
+  if (actor === undefined && actorType !== undefined) {
+    throw badRequest("invalid_request", "actor_token_type without actor_token.");
+  }
+  if (actor !== undefined) {
+    throw badRequest("invalid_request", "Delegation (actor_token) is not supported.");
+  }
 }
 
 /** Verifies the subject: a trusted peer's broker token, or an access token of our IdP. */
@@ -60,10 +108,13 @@ async function verifySubject(
 }
 
 /**
- * RFC 8693 token exchange (broker mode): an IdP access token or a trusted peer's broker
- * token becomes a local broker token. `subject_token_type` is required; the requested
- * scopes must be a subset of the subject's. Peer principals keep their issuer in `sub`, so
- * they can never pass for a local user of the same name.
+ * RFC 8693 token exchange (broker mode, `tokenExchange` on): an IdP access token or a
+ * trusted peer's broker token becomes a local broker token. `subject_token_type` is
+ * required; the requested scopes must be a subset of the subject's; the only target is
+ * this broker's audience; the minted token never outlives the subject token. Malformed
+ * requests and unacceptable subject tokens are `invalid_request` (RFC 8693 §2.2.2). Peer
+ * principals keep their issuer in `sub`, so they can never pass for a local user of the
+ * same name.
  */
 export async function exchangeToken(
   ctx: AuthContext,
@@ -82,9 +133,8 @@ export async function exchangeToken(
   if (requestedType !== undefined && requestedType !== ACCESS_TOKEN_TYPE) {
     throw badRequest("invalid_request", "Only access tokens can be issued.");
   }
-  if (form.has("actor_token")) {
-    throw badRequest("invalid_request", "Delegation (actor_token) is not supported.");
-  }
+  checkActor(form);
+  checkTargets(ctx, form);
   const subject = await verifySubject(ctx, broker, subjectToken);
   const granted = tokenScopes(subject);
   const requested = singleParam(form, "scope", 1024);
@@ -107,7 +157,8 @@ export async function exchangeToken(
     if (typeof subject[key] === "string") identity[key] = subject[key] as string;
   }
   if (typeof subject.email_verified === "boolean") identity.email_verified = subject.email_verified;
-  const { token, expiresIn } = await broker.mint(identity, scope);
+  // The exchanged token never outlives its subject (verified, so exp is a number).
+  const { token, expiresIn } = await broker.mint(identity, scope, undefined, subject.exp);
   const t = Math.floor(Date.now() / 1000);
   return {
     access_token: token,

@@ -1,8 +1,9 @@
 import type { AuthContext } from "../context.js";
-import { badRequest } from "../errors.js";
+import { badRequest, OIDCAuthError } from "../errors.js";
+import { MAX_SEALED_REFRESH_TOKEN } from "../passthrough-refresh.js";
 import { readForm, singleParam } from "../request-body.js";
-import { jsonResponse, tokenAnswer } from "../responses.js";
-import { exchangeCodeForToken } from "./exchange.js";
+import { jsonResponse } from "../responses.js";
+import { exchangeCodeForToken } from "./code-exchange.js";
 import { exchangeToken } from "./token-exchange.js";
 
 const GRANT_CODE = "authorization_code";
@@ -26,9 +27,10 @@ function eitherParam(
   form: URLSearchParams,
   dashed: string,
   underscored: string,
+  maxLength = 4096,
 ): string | undefined {
-  const a = singleParam(form, dashed);
-  const b = singleParam(form, underscored);
+  const a = singleParam(form, dashed, maxLength);
+  const b = singleParam(form, underscored, maxLength);
   if (a !== undefined && b !== undefined && a !== b) {
     throw badRequest("invalid_request", `Send ${underscored} once.`);
   }
@@ -43,20 +45,41 @@ export async function token(ctx: AuthContext, request: Request): Promise<Respons
     case GRANT_CODE:
       return exchangeCode(ctx, form);
     case GRANT_REFRESH: {
-      const refreshToken = eitherParam(form, "refresh-token", "refresh_token");
+      const refreshToken = eitherParam(
+        form,
+        "refresh-token",
+        "refresh_token",
+        MAX_SEALED_REFRESH_TOKEN,
+      );
       if (!refreshToken) throw badRequest("invalid_request", "refresh_token is required.");
       if (ctx.broker) return jsonResponse(await ctx.broker.refresh(refreshToken));
-      return jsonResponse(tokenAnswer(await ctx.provider.refresh(refreshToken)));
+      // Only refresh tokens this app sealed reach the IdP (with this app's client secret).
+      const idpRefreshToken = await ctx.refreshTokens.open(refreshToken);
+      if (idpRefreshToken === undefined) {
+        throw badRequest("invalid_grant", "The refresh token is invalid, expired or revoked.");
+      }
+      const tokens = await ctx.provider.refresh(idpRefreshToken);
+      return jsonResponse(await ctx.refreshTokens.answer(tokens));
     }
     case GRANT_DEVICE: {
       const deviceCode = eitherParam(form, "device-code", "device_code");
       if (!deviceCode) throw badRequest("invalid_request", "device_code is required.");
-      const tokens = await ctx.provider.pollDeviceCode(deviceCode);
-      return jsonResponse(ctx.broker ? await ctx.broker.login(tokens) : tokenAnswer(tokens));
+      ctx.devicePolls.checkCode(deviceCode);
+      ctx.devicePolls.admit(deviceCode); // slow_down here, without asking the IdP
+      const tokens = await ctx.provider.pollDeviceCode(deviceCode).catch((err: unknown) => {
+        if (err instanceof OIDCAuthError && err.error === "slow_down") {
+          ctx.devicePolls.slowedDown(deviceCode);
+        }
+        throw err;
+      });
+      return jsonResponse(
+        ctx.broker ? await ctx.broker.login(tokens) : await ctx.refreshTokens.answer(tokens),
+      );
     }
     case GRANT_EXCHANGE:
-      if (!ctx.broker)
-        throw badRequest("unsupported_grant_type", "Token exchange needs broker mode.");
+      // Off unless configured (tokenExchange needs broker mode): see SECURITY.md.
+      if (!ctx.broker || !ctx.config.tokenExchange)
+        throw badRequest("unsupported_grant_type", "Token exchange is not enabled.");
       return jsonResponse(await exchangeToken(ctx, ctx.broker, form));
     default:
       throw badRequest("unsupported_grant_type", "This grant type is not supported.");
