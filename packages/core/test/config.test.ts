@@ -46,9 +46,15 @@ describe("options from the environment", () => {
       authorizedParties: ["web", "cli"],
       trustedJwksOrigins: ["https://www.googleapis.com"],
     });
-    expect(() => new OIDCAuth({ authorizedParties: [], logger: silentLogger })).toThrow(
-      /authorizedParties/,
-    );
+    expect(
+      () =>
+        new OIDCAuth({
+          authorizedParties: [],
+          discoveryUrl: "https://idp.example.org/.well-known/openid-configuration",
+          audience: "api",
+          logger: silentLogger,
+        }),
+    ).toThrow(/authorizedParties/);
   });
 
   it("lets explicit options win over the environment", () => {
@@ -71,6 +77,7 @@ describe("configuration", () => {
   const base = {
     logger: silentLogger,
     discoveryUrl: "https://idp.example.org/.well-known/openid-configuration",
+    audience: "api",
   };
 
   it("applies py-oidc-auth's defaults", () => {
@@ -154,6 +161,7 @@ describe("unsafe configuration refuses to start", () => {
   const base = {
     logger: silentLogger,
     discoveryUrl: "https://idp.example.org/.well-known/openid-configuration",
+    audience: "api",
   };
   const broker = {
     ...base,

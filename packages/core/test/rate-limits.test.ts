@@ -17,6 +17,12 @@ import {
 import { RateLimiter } from "../src/rate-limiter.js";
 import { retryAfterSec, takeToken } from "../src/token-bucket.js";
 
+const base = {
+  clientId: "app",
+  discoveryUrl: "https://idp.example.org/.well-known/x",
+  audience: "api",
+};
+
 describe("client addresses", () => {
   it("keys IPv4 as written, without a port", () => {
     expect(clientAddressKey("203.0.113.7")).toBe("203.0.113.7");
@@ -85,12 +91,6 @@ describe("token buckets", () => {
 });
 
 describe("the rateLimits option", () => {
-  const base = {
-    clientId: "app",
-    discoveryUrl: "https://idp.example.org/.well-known/x",
-    audience: "api",
-  };
-
   it("is on by default with the documented numbers", () => {
     expect(resolveConfig(base).rateLimits).toEqual(DEFAULT_RATE_LIMITS);
     expect(DEFAULT_RATE_LIMITS.login.ip).toEqual({ capacity: 100, refillPerSec: 1 });
@@ -158,6 +158,7 @@ function recordingLogger(): Logger & { warnings: string[] } {
 
 function limiterOn(store: BrokerStore, logger: Logger) {
   const config = resolveConfig({
+    ...base,
     rateLimits: { login: { ip: { capacity: 2, refillPerSec: 0.001 } } },
     logger,
   });
@@ -212,6 +213,7 @@ describe("a request without a client address", () => {
   it("skips the per-IP limits (with one warning) and keeps the per-credential ones", async () => {
     const logger = recordingLogger();
     const config = resolveConfig({
+      ...base,
       rateLimits: {
         login: { ip: { capacity: 1, refillPerSec: 0.001 } },
         token: { credential: { capacity: 1, refillPerSec: 0.001 } },

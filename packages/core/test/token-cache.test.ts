@@ -238,6 +238,7 @@ describe("the verified-token cache of the guard", () => {
   it("takes tokenCacheSize from OIDC_TOKEN_CACHE_SIZE and refuses impossible sizes", () => {
     const base = {
       discoveryUrl: "https://idp.example.org/.well-known/openid-configuration",
+      audience: "api",
       logger: silentLogger,
     };
     const options = optionsFromEnv({ OIDC_TOKEN_CACHE_SIZE: "250" });

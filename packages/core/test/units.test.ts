@@ -315,6 +315,7 @@ describe("redirect URI checks", () => {
     resolveConfig({
       logger: silentLogger,
       discoveryUrl: "https://idp.example.org/.well-known/openid-configuration",
+      audience: "api",
       redirectUris: [CALLBACK],
       postLogoutRedirectUris: ["https://app.example.org/goodbye"],
       proxy: "https://app.example.org",
@@ -455,6 +456,7 @@ describe("post-logout redirect URI checks", () => {
     resolveConfig({
       logger: silentLogger,
       discoveryUrl: "https://idp.example.org/.well-known/openid-configuration",
+      audience: "api",
       postLogoutRedirectUris: ["https://app.example.org/goodbye"],
       proxy: "https://app.example.org",
       ...extra,
