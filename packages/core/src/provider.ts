@@ -1,6 +1,8 @@
 import * as oauth from "oauth4webapi";
 import type { ResolvedConfig } from "./config.js";
 import { ConfigError } from "./config.js";
+import type { IdpFailureDiagnosis } from "./diagnostics.js";
+import { diagnoseDiscoveryFailure } from "./diagnostics.js";
 import { badRequest, OIDCAuthError, upstreamInvalid, upstreamUnavailable } from "./errors.js";
 import { describeError } from "./log.js";
 
@@ -48,6 +50,7 @@ export class IdentityProvider {
   readonly #issuerUrl: URL | undefined;
   #metadata: oauth.AuthorizationServer | undefined;
   #pending: Promise<oauth.AuthorizationServer> | undefined;
+  #discoveryFailure: IdpFailureDiagnosis | undefined;
 
   constructor(config: ResolvedConfig) {
     this.#config = config;
@@ -100,13 +103,36 @@ export class IdentityProvider {
     if (!issuerUrl) {
       throw new OIDCAuthError(500, "server_error", "No discoveryUrl is configured.");
     }
+    const expected = this.#config.issuer ? new URL(this.#config.issuer) : issuerUrl;
     const metadata = await this.#call("discovery", async () => {
-      const response = await oauth.discoveryRequest(issuerUrl, this.requestOptions());
-      const expected = this.#config.issuer ? new URL(this.#config.issuer) : issuerUrl;
-      return oauth.processDiscoveryResponse(expected, response);
+      try {
+        const response = await oauth.discoveryRequest(issuerUrl, this.requestOptions());
+        return await oauth.processDiscoveryResponse(expected, response);
+      } catch (err) {
+        throw this.#discoveryFailed(err, expected);
+      }
     });
     this.#metadata = metadata;
+    this.#discoveryFailure = undefined;
     return metadata;
+  }
+
+  /** Logs why discovery failed (URL and cause, see diagnostics.ts) and maps it to 503/502. */
+  #discoveryFailed(err: unknown, expectedIssuer: URL): OIDCAuthError {
+    if (err instanceof OIDCAuthError) return err;
+    const diagnosis = diagnoseDiscoveryFailure(this.#config.discoveryUrl, err, {
+      expectedIssuer: expectedIssuer.href,
+      timeoutSec: this.#config.timeoutMs / 1000,
+    });
+    this.#discoveryFailure = diagnosis;
+    const { message, ...fields } = diagnosis;
+    this.#config.logger.warn(message, fields);
+    return diagnosis.transient ? upstreamUnavailable() : upstreamInvalid();
+  }
+
+  /** Why the last discovery failed, until one succeeds (for readiness checks). */
+  get discoveryFailure(): IdpFailureDiagnosis | undefined {
+    return this.#discoveryFailure;
   }
 
   /** Expected `iss` of IdP tokens, if known without a request (configured or discovered). */

@@ -151,6 +151,8 @@ export type GuardOptions = Omit<AuthenticateOptions, "optional">;
 
 export type {
   AuthenticateOptions,
+  HealthCheck,
+  HealthReport,
   IDToken,
   Logger,
   OIDCAuthOptions,
@@ -159,6 +161,7 @@ export type {
 export {
   errorResponse,
   MemoryBrokerStore,
+  NotReadyError,
   OIDCAuthError,
   optionsFromEnv,
   silentLogger,
