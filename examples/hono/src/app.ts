@@ -15,6 +15,8 @@ export function createApp(
   const app = new Hono();
 
   app.route("/api", auth.routes());
+  // Readiness probe: 200 when the IdP (discovery, keys) and the broker store answer, else 503.
+  app.get("/api/health", () => auth.healthResponse());
   app.get("/api/public", (c) => c.json({ message: "Anyone may read this." }));
   app.get("/api/me", auth.required(), (c) => {
     const token = c.get("token");
