@@ -123,7 +123,9 @@ function networkDiagnosis(
     });
   }
   if (code === undefined) {
-    if (err instanceof TypeError && /fetch|network|connect/i.test(err.message)) {
+    // undici: TypeError "fetch failed" without a code; workerd: Error "Network connection lost."
+    const workerdLost = err instanceof Error && /^Network connection lost\.?$/.test(err.message);
+    if ((err instanceof TypeError && /fetch|network|connect/i.test(err.message)) || workerdLost) {
       return withCode({
         cause: "network",
         message: `${what} ${url} failed: the connection to ${host} failed.`,

@@ -127,7 +127,7 @@ export class IdentityProvider {
     this.#discoveryFailure = diagnosis;
     const { message, ...fields } = diagnosis;
     this.#config.logger.warn(message, fields);
-    return diagnosis.transient ? upstreamUnavailable() : upstreamInvalid();
+    return diagnosis.transient || isNetworkError(err) ? upstreamUnavailable() : upstreamInvalid();
   }
 
   /** Why the last discovery failed, until one succeeds (for readiness checks). */

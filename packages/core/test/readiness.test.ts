@@ -4,7 +4,13 @@ import type { DevIdp } from "@oidc-auth/dev-idp";
 import { startDevIdp } from "@oidc-auth/dev-idp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Logger, OIDCAuthOptions } from "../src/index.js";
-import { MemoryBrokerStore, NotReadyError, OIDCAuth, silentLogger } from "../src/index.js";
+import {
+  diagnoseDiscoveryFailure,
+  MemoryBrokerStore,
+  NotReadyError,
+  OIDCAuth,
+  silentLogger,
+} from "../src/index.js";
 
 const CLIENT_SECRET = "oidc-auth-demo-secret";
 const SECRET_A = "ready-secret-A-ready-secret-A-ready-0001";
@@ -206,5 +212,33 @@ describe("auth.ready() and auth.health()", () => {
     // both secrets, the new one first: it opens again
     const rotated = auth({ brokerMode: true, brokerStore: store, secret: [SECRET_B, SECRET_A] });
     expect((await rotated.ready()).ok).toBe(true);
+  });
+});
+
+describe("diagnoseDiscoveryFailure", () => {
+  const url =
+    "https://user:pw@kc.example.org/realms/demo/.well-known/openid-configuration?x=secret";
+  const fetchFailed = (cause: unknown) => new TypeError("fetch failed", { cause });
+  const coded = (code: string) => Object.assign(new Error("upstream text"), { code });
+
+  it("reads the cause where each runtime puts it, and never shows userinfo or query", () => {
+    const cases: [unknown, string][] = [
+      [fetchFailed(coded("ENOTFOUND")), "dns"],
+      [fetchFailed(new AggregateError([coded("ECONNREFUSED"), coded("ECONNREFUSED")])), "refused"],
+      [fetchFailed(coded("CERT_HAS_EXPIRED")), "tls"],
+      [fetchFailed(coded("ERR_TLS_CERT_ALTNAME_INVALID")), "tls"],
+      [fetchFailed(coded("UND_ERR_CONNECT_TIMEOUT")), "timeout"],
+      [new DOMException("The operation timed out.", "TimeoutError"), "timeout"],
+      [new Error("Network connection lost."), "network"], // workerd
+    ];
+    for (const [err, cause] of cases) {
+      const diagnosis = diagnoseDiscoveryFailure(url, err);
+      expect(diagnosis.cause, cause).toBe(cause);
+      expect(diagnosis.transient).toBe(true);
+      expect(diagnosis.url).toBe(
+        "https://kc.example.org/realms/demo/.well-known/openid-configuration",
+      );
+      expect(diagnosis.message).not.toMatch(/pw|secret|upstream text/);
+    }
   });
 });
