@@ -1,7 +1,7 @@
 import type { OIDCAuthOptions } from "@oidc-auth/hono";
 import { errorResponse, HonoOIDCAuth, OIDCAuthError, optionsFromEnv } from "@oidc-auth/hono";
 import { Hono } from "hono";
-import { demoPage } from "./demo-page.js";
+import { DEMO_ICON, demoPage } from "./demo-page.js";
 
 /**
  * The example app: the auth endpoints under /api, a public route, protected routes and an
@@ -15,6 +15,8 @@ export function createApp(
   const app = new Hono();
 
   app.route("/api", auth.routes());
+  // Readiness probe: 200 when the IdP (discovery, keys) and the broker store answer, else 503.
+  app.get("/api/health", () => auth.healthResponse());
   app.get("/api/public", (c) => c.json({ message: "Anyone may read this." }));
   app.get("/api/me", auth.required(), (c) => {
     const token = c.get("token");
@@ -50,6 +52,12 @@ export function createApp(
     console.error("[example] unhandled error:", err.name);
     return errorResponse(err);
   });
+  app.get("/favicon.ico", (c) =>
+    c.body(DEMO_ICON, 200, {
+      "Content-Type": "image/svg+xml",
+      "Cache-Control": "public, max-age=86400",
+    }),
+  );
   app.get("/", (c) => c.html(demoPage()));
   app.get("/callback", (c) => c.html(demoPage()));
   return { app, auth };

@@ -1,4 +1,7 @@
+import { readFileSync } from "node:fs";
+import { createRequire } from "node:module";
 import type { AddressInfo } from "node:net";
+import { dirname, join } from "node:path";
 import { createAdaptorServer } from "@hono/node-server";
 import type { OIDCAuthOptions } from "@oidc-auth/hono";
 import { createApp } from "./app.js";
@@ -37,6 +40,13 @@ export async function startServer(
   const bound = (server.address() as AddressInfo).port;
   const url = `http://${hostname}:${bound}`;
   const { app, auth } = createApp({ ...env, ...configure?.(url) }, overrides);
+  const qr = qrEncoderSource();
+  app.get("/demo/qr.js", (c) =>
+    c.body(qr, 200, {
+      "Content-Type": "text/javascript; charset=utf-8",
+      "Cache-Control": "public, max-age=86400",
+    }),
+  );
   handler = (request, env) => app.fetch(request, env);
   return {
     url,
@@ -50,4 +60,14 @@ export async function startServer(
       await auth.close();
     },
   };
+}
+
+/**
+ * The demo page's QR encoder, @paulmillr/qr's ES module (one file, no imports, no
+ * dependencies), served from this origin so the page loads nothing from outside. Only the
+ * Node server offers it; on an edge runtime the page shows the device link without a QR code.
+ */
+function qrEncoderSource(): string {
+  const main = createRequire(import.meta.url).resolve("@paulmillr/qr"); // …/qr/index.js (CommonJS)
+  return readFileSync(join(dirname(main), "esm", "index.js"), "utf8");
 }

@@ -1,53 +1,25 @@
-import { type ChildProcess, spawn } from "node:child_process";
-import { fileURLToPath } from "node:url";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { DemoProcess } from "./demo-process.js";
+import { startDemo } from "./demo-process.js";
 
-const root = fileURLToPath(new URL("../../..", import.meta.url));
-let demo: ChildProcess;
+let demo: DemoProcess;
 let output = "";
-
-/** Waits until the demo has printed its banner. */
-function banner(): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`demo did not start:\n${output}`)), 45_000);
-    const onData = (chunk: Buffer) => {
-      output += chunk.toString();
-      if (output.includes("Ctrl-C stops everything")) {
-        clearTimeout(timer);
-        resolve(output);
-      }
-    };
-    demo.stdout?.on("data", onData);
-    demo.stderr?.on("data", onData);
-    demo.once("exit", (code) => reject(new Error(`demo exited with ${code}:\n${output}`)));
-  });
-}
-
-function line(label: string): string {
-  const match = new RegExp(`${label}\\s+(\\S+)`).exec(output);
-  if (!match?.[1]) throw new Error(`no "${label}" line in:\n${output}`);
-  return match[1];
-}
+let dataDir: string;
+const line = (label: string) => demo.line(label);
 
 describe("pnpm demo", () => {
   beforeAll(async () => {
-    const env: Record<string, string> = {};
-    for (const [k, v] of Object.entries(process.env))
-      if (v !== undefined && !k.startsWith("OIDC_")) env[k] = v;
-    demo = spawn("pnpm", ["demo"], {
-      cwd: root,
-      env: { ...env, PORT: "0", DEV_IDP_PORT: "0" },
-      stdio: ["ignore", "pipe", "pipe"],
-      detached: true,
-    });
-    await banner();
+    dataDir = await mkdtemp(join(tmpdir(), "oidc-auth-demo-"));
+    demo = startDemo({ PORT: "0", DEV_IDP_PORT: "0", OIDC_DATA_DIR: dataDir }, true);
+    await demo.printed("Ctrl-C stops everything", 90_000);
+    output = demo.output();
   });
   afterAll(async () => {
-    if (demo.pid && demo.exitCode === null) {
-      const exited = new Promise((resolve) => demo.once("exit", resolve));
-      process.kill(-demo.pid, "SIGTERM");
-      await exited;
-    }
+    await demo?.stop("SIGTERM");
+    await rm(dataDir, { recursive: true, force: true });
   });
 
   it("prints the URLs and the demo users' credentials", () => {
@@ -55,7 +27,10 @@ describe("pnpm demo", () => {
     expect(output).toMatch(/identity provider: http:\/\/127\.0\.0\.1:\d+/);
     expect(output).toContain("alice / alice-password");
     expect(output).toContain("bob / bob-password");
-    expect(output).toMatch(/mode:\s+broker \(store: embedded PGlite/);
+    expect(output).toContain(
+      `mode:           broker (store: embedded PGlite in ${join(dataDir, "demo", "dev-idp", "broker")}`,
+    );
+    expect(output).toMatch(/health:\s+http:\/\/127\.0\.0\.1:\d+\/api\/health/);
   });
 
   it("runs the broker on the embedded store and publishes its keys", async () => {
@@ -103,5 +78,24 @@ describe("pnpm demo", () => {
     const device = await fetch(`${app}/api/auth/v2/device`, { method: "POST" });
     expect(device.status).toBe(200);
     expect(await device.json()).toHaveProperty("user_code");
+  });
+
+  it("answers its readiness probe with 200 once started", async () => {
+    const app = line("app:").replace(/\/$/, "");
+    const health = await fetch(`${app}/api/health`);
+    expect(health.status).toBe(200);
+    expect(await health.json()).toEqual({
+      status: "ready",
+      checks: { discovery: "ok", keys: "ok", store: "ok", "signing-key": "ok" },
+    });
+  });
+
+  // Last: it ends the demo. A terminal's Ctrl-C signals the whole process group.
+  it("stops cleanly on Ctrl-C: exit code 0, no pnpm failure lines", async () => {
+    const code = await demo.stop("SIGINT");
+    const printed = demo.output();
+    expect(code).toBe(0);
+    expect(printed).toContain("Stopping the demo");
+    expect(printed).not.toMatch(/ELIFECYCLE|ERR_PNPM|Command failed|SIGINT/);
   });
 });

@@ -150,7 +150,11 @@ export interface OIDCAuthOptions {
    * native clients such as py-oidc-auth-client. Default false.
    */
   allowLoopbackRedirects?: boolean;
-  /** Exact `post_logout_redirect_uri` values `logout` accepts (plus same-origin paths of `proxy`). */
+  /**
+   * Exact `post_logout_redirect_uri` values `logout` accepts, besides targets on the origin
+   * of `proxy` under its base path (relative paths, or absolute URIs such as
+   * `https://app.example.org/`), and loopback URIs when `allowLoopbackRedirects` is on.
+   */
   postLogoutRedirectUris?: string[];
   /**
    * Serve py-oidc-auth-client's browser login unchanged: the last `|`-separated segment of

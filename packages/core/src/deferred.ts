@@ -6,6 +6,7 @@ import { optionsFromEnv } from "./env.js";
 import type { RouteGuard } from "./guard.js";
 import type { HandleRequestOptions } from "./oidc-auth.js";
 import { OIDCAuth } from "./oidc-auth.js";
+import type { HealthReport } from "./readiness.js";
 
 /** An environment record, as `process.env` is. */
 export type EnvRecord = Record<string, string | undefined>;
@@ -140,6 +141,21 @@ export class DeferredOIDCAuth {
   /** {@link OIDCAuth.brokerStore}. */
   brokerStore(): Promise<BrokerStore> {
     return this.core.brokerStore();
+  }
+
+  /** See {@link OIDCAuth.health}. */
+  health(): Promise<HealthReport> {
+    return this.core.health();
+  }
+
+  /** See {@link OIDCAuth.ready}. */
+  ready(): Promise<HealthReport> {
+    return this.core.ready();
+  }
+
+  /** See {@link OIDCAuth.healthResponse}. */
+  healthResponse(): Promise<Response> {
+    return this.core.healthResponse();
   }
 
   /** Closes the core instance (and the store it opened), if it was made; it leaves the registry. */

@@ -20,6 +20,8 @@ export { ConfigError, DEFAULT_ROUTES } from "./config.js";
 export type { AuthenticateOptions } from "./context.js";
 export type { DeferredOptions, EnvRecord } from "./deferred.js";
 export { DeferredOIDCAuth, runtimeEnv } from "./deferred.js";
+export type { IdpFailureDiagnosis } from "./diagnostics.js";
+export { diagnoseDiscoveryFailure, diagnoseKeySetFailure } from "./diagnostics.js";
 export { envName, optionsFromEnv } from "./env.js";
 export { errorResponse, OIDCAuthError } from "./errors.js";
 export type { RouteGuard } from "./guard.js";
@@ -37,6 +39,8 @@ export type {
   RateLimitOptions,
 } from "./rate-limits.js";
 export { DEFAULT_RATE_LIMITS } from "./rate-limits.js";
+export type { HealthCheck, HealthReport } from "./readiness.js";
+export { healthResponse, NotReadyError } from "./readiness.js";
 export type { TokenAnswer } from "./responses.js";
 export { normalisePrefix } from "./router.js";
 export type { TokenBucketLimit, TokenTaken } from "./token-bucket.js";

@@ -90,6 +90,17 @@ export class ResilientKeySet {
     });
   }
 
+  /**
+   * Fetches the set now unless a fresh one is held, and answers how many keys it has
+   * (readiness checks). Rejects with the fetch's own error, for diagnostics.
+   */
+  async ensureLoaded(): Promise<number> {
+    if (!this.#remote.fresh || this.#cache.jwks === undefined) await this.#remote.reload();
+    this.#remember();
+    const keys = this.#cache.jwks?.keys;
+    return Array.isArray(keys) ? keys.length : 0;
+  }
+
   /** The resolver to hand to `jwtVerify`. */
   readonly resolve: KeyResolver = (header, token) => {
     if (this.#remote.fresh && this.#cache.jwks === this.#chosenFrom) {

@@ -12,6 +12,8 @@ import { describeError } from "./log.js";
 import { SealedRefreshTokens } from "./passthrough-refresh.js";
 import { IdentityProvider } from "./provider.js";
 import { RateLimiter } from "./rate-limiter.js";
+import type { HealthReport } from "./readiness.js";
+import { checkHealth, healthResponse, NotReadyError } from "./readiness.js";
 import type { Endpoint } from "./router.js";
 import { enabledEndpoints, endpointForMethod, matchEndpoint, normalisePrefix } from "./router.js";
 import { ephemeralSecret } from "./seal.js";
@@ -239,6 +241,42 @@ export class OIDCAuth {
   /** Broker mode: deletes expired sessions and keys past retention. */
   async purgeExpired(): Promise<void> {
     await this.#requireBroker().purge();
+  }
+
+  /**
+   * Checks that this instance can serve: the IdP's discovery document and key set are
+   * reachable and, in broker mode, the store opens and its signing key unseals with the
+   * configured secrets. Never throws; each check says what failed, where (URL, store
+   * folder) and what to do — never a secret. Cheap once warm (cached metadata and keys, one
+   * store query): fit for a readiness probe, see {@link healthResponse}.
+   */
+  health(): Promise<HealthReport> {
+    return checkHealth(this.#context);
+  }
+
+  /**
+   * Resolves with the {@link HealthReport} when every check of {@link health} passes;
+   * rejects with {@link NotReadyError}, whose message lists what is wrong, otherwise. Call
+   * it at startup to fail early with a clear message instead of answering 503 later.
+   *
+   * @example
+   * ```ts
+   * await auth.ready().catch((err) => { console.error(err.message); process.exit(1); });
+   * ```
+   */
+  async ready(): Promise<HealthReport> {
+    const report = await this.health();
+    if (!report.ok) throw new NotReadyError(report);
+    return report;
+  }
+
+  /**
+   * The answer for a readiness route: 200 `{"status":"ready","checks":{…}}` or 503
+   * `{"status":"unavailable","checks":{"discovery":"refused",…}}` (check names and causes
+   * only; the details go to {@link health}).
+   */
+  async healthResponse(): Promise<Response> {
+    return healthResponse(await this.health());
   }
 
   /** Releases the broker store's connections. */

@@ -1,6 +1,8 @@
 import * as oauth from "oauth4webapi";
 import type { ResolvedConfig } from "./config.js";
 import { ConfigError } from "./config.js";
+import type { IdpFailureDiagnosis } from "./diagnostics.js";
+import { diagnoseDiscoveryFailure } from "./diagnostics.js";
 import { badRequest, OIDCAuthError, upstreamInvalid, upstreamUnavailable } from "./errors.js";
 import { describeError } from "./log.js";
 import { isLoopbackHost, isTrustedJwksUri } from "./transport.js";
@@ -45,6 +47,7 @@ export class IdentityProvider {
   #metadata: oauth.AuthorizationServer | undefined;
   #pending: Promise<oauth.AuthorizationServer> | undefined;
   #lastFailure: { at: number; error: unknown } | undefined;
+  #discoveryFailure: IdpFailureDiagnosis | undefined;
 
   constructor(config: ResolvedConfig) {
     this.#config = config;
@@ -110,13 +113,36 @@ export class IdentityProvider {
       this.#config.logger.error("discovery needed without a discoveryUrl");
       throw upstreamInvalid();
     }
+    const expected = this.#config.issuer ? new URL(this.#config.issuer) : issuerUrl;
     const metadata = await this.#call("discovery", async () => {
-      const response = await oauth.discoveryRequest(issuerUrl, this.requestOptions());
-      const expected = this.#config.issuer ? new URL(this.#config.issuer) : issuerUrl;
-      return oauth.processDiscoveryResponse(expected, response);
+      try {
+        const response = await oauth.discoveryRequest(issuerUrl, this.requestOptions());
+        return await oauth.processDiscoveryResponse(expected, response);
+      } catch (err) {
+        throw this.#discoveryFailed(err, expected);
+      }
     });
     this.#metadata = metadata;
+    this.#discoveryFailure = undefined;
     return metadata;
+  }
+
+  /** Logs why discovery failed (URL and cause, see diagnostics.ts) and maps it to 503/502. */
+  #discoveryFailed(err: unknown, expectedIssuer: URL): OIDCAuthError {
+    if (err instanceof OIDCAuthError) return err;
+    const diagnosis = diagnoseDiscoveryFailure(this.#config.discoveryUrl, err, {
+      expectedIssuer: expectedIssuer.href,
+      timeoutSec: this.#config.timeoutMs / 1000,
+    });
+    this.#discoveryFailure = diagnosis;
+    const { message, ...fields } = diagnosis;
+    this.#config.logger.warn(message, fields);
+    return diagnosis.transient || isNetworkError(err) ? upstreamUnavailable() : upstreamInvalid();
+  }
+
+  /** Why the last discovery failed, until one succeeds (for readiness checks). */
+  get discoveryFailure(): IdpFailureDiagnosis | undefined {
+    return this.#discoveryFailure;
   }
 
   /** Expected `iss` of IdP tokens, if known without a request (configured or discovered). */

@@ -55,8 +55,21 @@ export function checkRedirectUri(config: ResolvedConfig, value: string | undefin
 }
 
 /**
- * Checks a `post_logout_redirect_uri`: exact allow-list, same-origin paths of `proxy`, or a
- * loopback URI when loopback redirects are enabled. Returns the absolute URI.
+ * Whether an absolute URI is a place of this app: the origin of `proxy` and a path under
+ * its base path, written in canonical form. Such a target is where a relative path would
+ * lead too, so it needs no allow-list entry (a page sends `location.origin + "/"`).
+ */
+function isProxyTarget(config: ResolvedConfig, url: URL, value: string): boolean {
+  if (!config.proxy || url.href !== value) return false;
+  const proxy = new URL(config.proxy);
+  const base = proxy.pathname.endsWith("/") ? proxy.pathname : `${proxy.pathname}/`;
+  return url.origin === proxy.origin && `${url.pathname}/`.startsWith(base);
+}
+
+/**
+ * Checks a `post_logout_redirect_uri`: exact allow-list, same-origin targets of `proxy`
+ * (relative paths resolved against it, or absolute URIs under its base path), or a loopback
+ * URI when loopback redirects are enabled. Returns the absolute URI.
  */
 export function checkPostLogoutRedirectUri(config: ResolvedConfig, value: string): string {
   if (config.proxy && value.startsWith("/") && !value.startsWith("//")) {
@@ -67,6 +80,7 @@ export function checkPostLogoutRedirectUri(config: ResolvedConfig, value: string
   if (url) {
     if (config.postLogoutRedirectUris.has(url.href) && url.href === value) return value;
     if (config.redirectUris.has(value)) return value;
+    if (isProxyTarget(config, url, value)) return value;
     if (isLoopbackRedirect(config, url, value)) return value;
   }
   throw badRequest("invalid_request", "post_logout_redirect_uri is not allowed.");

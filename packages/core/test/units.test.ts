@@ -468,12 +468,14 @@ describe("post-logout redirect URI checks", () => {
   }
 
   it("accepts an allow-listed absolute URI exactly", async () => {
-    expect(checkPostLogoutRedirectUri(cfg, "https://app.example.org/goodbye")).toBe(
+    // the app's public URL elsewhere: only the allow-list speaks for app.example.org
+    const elsewhere = config({ proxy: "https://api.example.org" });
+    expect(checkPostLogoutRedirectUri(elsewhere, "https://app.example.org/goodbye")).toBe(
       "https://app.example.org/goodbye",
     );
-    await refused(cfg, "https://app.example.org/goodbye/");
-    await refused(cfg, "https://app.example.org/goodbyex");
-    await refused(cfg, "https://evil.example/goodbye");
+    await refused(elsewhere, "https://app.example.org/goodbye/");
+    await refused(elsewhere, "https://app.example.org/goodbyex");
+    await refused(elsewhere, "https://evil.example/goodbye");
   });
 
   it("resolves a relative path against the proxy", () => {
@@ -496,6 +498,40 @@ describe("post-logout redirect URI checks", () => {
     ]) {
       await refused(cfg, value);
     }
+  });
+
+  it("accepts an absolute target on the proxy's origin, as a relative path would lead there", async () => {
+    expect(checkPostLogoutRedirectUri(cfg, "https://app.example.org/")).toBe(
+      "https://app.example.org/",
+    );
+    expect(checkPostLogoutRedirectUri(cfg, "https://app.example.org/signed-out?x=1")).toBe(
+      "https://app.example.org/signed-out?x=1",
+    );
+    // another origin: scheme, host or port differ
+    await refused(cfg, "http://app.example.org/");
+    await refused(cfg, "https://app.example.org:8443/");
+    await refused(cfg, "https://app.example.org.evil.example/");
+    await refused(cfg, "https://evil.example/?https://app.example.org/");
+    // only canonical spellings, no userinfo or fragment
+    await refused(cfg, "https://APP.example.org/");
+    await refused(cfg, "https://user@app.example.org/");
+    await refused(cfg, "https://app.example.org/#x");
+    await refused(cfg, "https://app.example.org/a/../b");
+    // no proxy: nothing is same-origin
+    await refused(config({ proxy: "" }), "https://app.example.org/");
+  });
+
+  it("keeps an absolute same-origin target under the proxy's base path", async () => {
+    const based = config({ proxy: "https://app.example.org/base" });
+    expect(checkPostLogoutRedirectUri(based, "https://app.example.org/base")).toBe(
+      "https://app.example.org/base",
+    );
+    expect(checkPostLogoutRedirectUri(based, "https://app.example.org/base/bye")).toBe(
+      "https://app.example.org/base/bye",
+    );
+    await refused(based, "https://app.example.org/");
+    await refused(based, "https://app.example.org/basement");
+    await refused(based, "https://app.example.org/other/bye");
   });
 
   it("refuses relative paths when no proxy is configured", async () => {

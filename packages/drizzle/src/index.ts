@@ -58,7 +58,7 @@ export async function createBrokerStore(
     store = await openPglite(dir === "memory" ? undefined : dir);
   } else if (/^postgres(ql)?:\/\//i.test(url)) {
     const client = postgres(url, { max: 10, onnotice: () => {} });
-    store = new DrizzleBrokerStore(drizzlePostgres({ client }));
+    store = new DrizzleBrokerStore(drizzlePostgres({ client }), { location: withoutPassword(url) });
   } else {
     throw new Error(`unsupported broker store URL${schemeOf(url)}: use ${accepted}`);
   }
@@ -82,7 +82,21 @@ async function openPglite(dir: string | undefined): Promise<BrokerStore> {
     client = new PGlite(path);
   }
   await client.waitReady;
-  return new DrizzleBrokerStore(drizzlePglite({ client }));
+  const location = dir === undefined ? "pglite://memory" : resolve(dir);
+  return new DrizzleBrokerStore(drizzlePglite({ client }), { location });
+}
+
+/** A database URL for messages: scheme, user, host, port and database, never the password. */
+function withoutPassword(url: string): string {
+  try {
+    const parsed = new URL(url);
+    parsed.password = "";
+    parsed.search = "";
+    parsed.hash = "";
+    return parsed.href;
+  } catch {
+    return `a database URL${schemeOf(url)}`;
+  }
 }
 
 /** ` (scheme "x:")` for an error message: never the rest of the URL, which may hold a password. */

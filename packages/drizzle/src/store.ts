@@ -41,6 +41,8 @@ export type PostgresBrokerDatabase = PostgresJsDatabase<Record<string, unknown>>
 export interface DrizzleBrokerStoreOptions {
   /** Whether `close()` also closes the PGlite instance / ends the postgres.js pool. Default true. */
   closeClient?: boolean;
+  /** Where the data lives, for messages (a folder, or a URL without its password). */
+  location?: string;
 }
 
 type Db = PgDatabase<PgQueryResultHKT, Record<string, unknown>>;
@@ -59,6 +61,7 @@ export class DrizzleBrokerStore implements BrokerStore {
   readonly #closeClient: boolean;
   #settingUp: Promise<void> | undefined;
   #closed: Promise<void> | undefined;
+  readonly location: string | undefined;
 
   constructor(
     db: PgliteBrokerDatabase | PostgresBrokerDatabase,
@@ -72,6 +75,7 @@ export class DrizzleBrokerStore implements BrokerStore {
       );
     this.#db = db;
     this.#closeClient = options.closeClient ?? true;
+    this.location = options.location;
   }
 
   /** Applies the shipped migrations (idempotent; concurrent calls share one run). */

@@ -91,6 +91,8 @@ describe("createBrokerStore", () => {
     const dataDir = join(tmp, "data");
     const store = await createBrokerStore(undefined, { dataDir });
     expect(store).toBeInstanceOf(DrizzleBrokerStore);
+    // named in messages such as ready()'s "sealed with another secret"
+    expect(store.location).toBe(join(dataDir, "oidc-auth", "broker"));
     await roundTrip(store);
     await store.close();
     expect(existsSync(join(dataDir, "oidc-auth", "broker", "PG_VERSION"))).toBe(true);
@@ -141,6 +143,17 @@ describe("createBrokerStore", () => {
       const applied =
         await database.sql`select count(*)::int as n from drizzle.__oidc_auth_migrations`;
       expect([...applied]).toEqual([{ n: SHIPPED_MIGRATIONS }]);
+    });
+
+    it("names its location without the password", async () => {
+      const database = testDatabase();
+      const url = new URL(database.url);
+      url.password = "hunter2"; // the server trusts local connections: ignored
+      const store = await createBrokerStore(url.href);
+      url.password = "";
+      expect(store.location).toBe(url.href);
+      expect(store.location).not.toContain("hunter2");
+      await store.close();
     });
 
     it("an unreachable server fails without echoing the password", async () => {

@@ -150,6 +150,8 @@ export type GuardOptions = Omit<AuthenticateOptions, "optional">;
 
 export type {
   AuthenticateOptions,
+  HealthCheck,
+  HealthReport,
   IDToken,
   Logger,
   OIDCAuthOptions,
@@ -159,6 +161,7 @@ export {
   ConfigError,
   errorResponse,
   MemoryBrokerStore,
+  NotReadyError,
   OIDCAuthError,
   optionsFromEnv,
   silentLogger,

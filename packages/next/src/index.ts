@@ -154,6 +154,8 @@ export type {
   AuthenticateOptions,
   BrokerStore,
   ClaimConstraints,
+  HealthCheck,
+  HealthReport,
   IDToken,
   OIDCAuthOptions,
 } from "@oidc-auth/core";
@@ -161,6 +163,7 @@ export {
   DeferredOIDCAuth,
   errorResponse,
   MemoryBrokerStore,
+  NotReadyError,
   OIDCAuth,
   OIDCAuthError,
   optionsFromEnv,

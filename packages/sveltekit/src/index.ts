@@ -182,6 +182,7 @@ export type { AuthenticateOptions, IDToken, OIDCAuthOptions } from "@oidc-auth/c
 export {
   errorResponse,
   MemoryBrokerStore,
+  NotReadyError,
   OIDCAuthError,
   optionsFromEnv,
   silentLogger,

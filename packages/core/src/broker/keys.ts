@@ -43,6 +43,20 @@ interface ActiveKey {
 const now = () => Math.floor(Date.now() / 1000);
 
 /**
+ * The store's signing key was sealed with another secret than the configured ones: the
+ * store belongs to another configuration (or the secret changed without keeping the old
+ * one). Requests answer 503 meanwhile; `ready()` reports it at startup with the store's
+ * location.
+ */
+export class SigningKeySealedError extends Error {
+  override readonly name = "SigningKeySealedError";
+
+  constructor(readonly kid: string) {
+    super("the broker's signing key cannot be decrypted with the configured secrets");
+  }
+}
+
+/**
  * The broker's signing keys. The first use generates a key (generation 1) and stores it;
  * N instances racing on an empty store agree on the one that was inserted first. Rotation
  * inserts the next generation and retires the previous ones, which stay in the JWKS until
@@ -144,7 +158,7 @@ export class SigningKeys {
         this.#options.logger.error(
           "the broker's signing key cannot be decrypted with the configured secrets (was the secret changed without keeping the old one?)",
         );
-        throw storeUnavailable();
+        throw new SigningKeySealedError(newest.kid);
       }
       const privateKey = (await importJWK(JSON.parse(text) as JWK, newest.alg)) as CryptoKey;
       this.#active = {

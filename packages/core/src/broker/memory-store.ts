@@ -18,6 +18,7 @@ import type {
  * what makes {@link updateSession} and {@link insertSigningKey} atomic.
  */
 export class MemoryBrokerStore implements BrokerStore {
+  readonly location = "memory://";
   readonly #keys = new Map<string, SigningKeyRecord>(); // by kid
   readonly #generations = new Map<number, string>(); // generation -> kid
   readonly #sessions = new Map<string, SessionRecord>(); // by id

@@ -9,6 +9,11 @@ import type { TokenBucketLimit, TokenTaken } from "../token-bucket.js";
  * values, hashes, JSON).
  */
 export interface BrokerStore {
+  /**
+   * Where the data lives, for messages to operators: a folder, or a URL without its
+   * password. Optional; `ready()` names it when the store cannot be used.
+   */
+  readonly location?: string | undefined;
   /** Creates tables / applies migrations. Idempotent and safe to run from several processes at once. */
   setup(): Promise<void>;
   /** Releases connections. */
