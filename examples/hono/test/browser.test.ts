@@ -31,13 +31,13 @@ async function logIn(username: string) {
   await page.fill("#username", username);
   await page.fill("#password", `${username}-password`);
   await page.click("#dev-idp-login button[type=submit]");
-  await page.waitForURL(`${stack.url}/`);
+  await page.waitForURL((url) => `${url.origin}${url.pathname}` === `${stack.url}/`);
   await expect.poll(() => text("#status")).toBe(`Logged in as ${username}.`);
 }
 
 async function logOut() {
   await page.click("#logout");
-  await page.waitForURL(`${stack.url}/`);
+  await page.waitForURL((url) => `${url.origin}${url.pathname}` === `${stack.url}/`);
   await expect.poll(() => text("#status")).toBe("Not logged in.");
 }
 

@@ -121,7 +121,7 @@ describe("the demo against another, strictly configured OpenID Provider", () => 
     await page.fill("#username", "alice");
     await page.fill("#password", "alice-password");
     await page.click("#dev-idp-login button[type=submit]");
-    await page.waitForURL(`${appUrl}/`);
+    await page.waitForURL((url) => `${url.origin}${url.pathname}` === `${appUrl}/`);
     await expect.poll(() => text("#status")).toBe("Logged in as alice.");
 
     await page.click("#me");
@@ -144,7 +144,7 @@ describe("the demo against another, strictly configured OpenID Provider", () => 
     const request = new URL((await endSession).url());
     expect(request.searchParams.get("post_logout_redirect_uri")).toBe(`${appUrl}/`);
     expect(request.searchParams.get("client_id")).toBe(CLIENT_ID);
-    await page.waitForURL(`${appUrl}/`);
+    await page.waitForURL((url) => `${url.origin}${url.pathname}` === `${appUrl}/`);
     await expect.poll(() => text("#status")).toBe("Not logged in.");
     expect(await text("#timeline")).toContain("Logged out (alice)");
     expect(pageErrors).toEqual([]);

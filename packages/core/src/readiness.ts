@@ -94,7 +94,8 @@ async function checkKeys(ctx: AuthContext): Promise<HealthCheck> {
     if (uri === undefined) {
       return failed("keys", {
         cause: "invalid-document",
-        message: "the identity provider's metadata has no jwks_uri (set jwksUri).",
+        message:
+          "the identity provider's metadata names no usable jwks_uri: missing, not a URL, or on another origin than the issuer (set jwksUri, or trustedJwksOrigins if that origin is genuine).",
       });
     }
     const timeoutSec = ctx.config.timeoutMs / 1000;

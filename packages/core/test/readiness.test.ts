@@ -189,7 +189,12 @@ describe("auth.ready() and auth.health()", () => {
         .writeHead(200, { "content-type": "application/json" })
         .end(JSON.stringify({ issuer: `${faultsUrl}/flaky`, jwks_uri: `${idp.issuer}/jwks` }));
     });
-    const instance = auth({ discoveryUrl: `${faultsUrl}/flaky/.well-known/openid-configuration` });
+    // No back-off (jwksCooldownSec 0), so the next check asks the IdP again at once.
+    const instance = auth({
+      discoveryUrl: `${faultsUrl}/flaky/.well-known/openid-configuration`,
+      jwksCooldownSec: 0,
+      trustedJwksOrigins: [new URL(idp.issuer).origin], // the fault server's issuer, the IdP's keys
+    });
     const first = await instance.health();
     expect(first.checks[0]).toMatchObject({ ok: false, cause: "http-status" });
     expect(first.checks[0]?.message).toContain("HTTP 503");
