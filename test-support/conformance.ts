@@ -491,7 +491,7 @@ function describeEndpoints(
         const refresh = await postToken(base(), {
           "refresh-token": tokens.refresh_token as string,
         });
-        await expectJsonError(refresh, 401, "invalid_grant");
+        await expectJsonError(refresh, 400, "invalid_grant");
       }
     });
 

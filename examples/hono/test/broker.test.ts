@@ -133,10 +133,10 @@ describe("broker mode: refresh", () => {
     // past the reuse grace (2 s by default) that lets concurrent refreshes share a rotation
     vi.useFakeTimers({ toFake: ["Date"], now: Date.now() + 5000 });
     const replay = await postToken(stack, { "refresh-token": first.refresh_token as string });
-    expect(replay.status).toBe(401);
+    expect(replay.status).toBe(400);
     expect(await replay.json()).toMatchObject({ error: "invalid_grant" });
     const afterwards = await postToken(stack, { "refresh-token": second.refresh_token as string });
-    expect(afterwards.status).toBe(401);
+    expect(afterwards.status).toBe(400);
   });
 
   it("makes one IdP call and one new credential for 20 concurrent refreshes", async () => {
@@ -184,19 +184,19 @@ describe("broker mode: refresh", () => {
     idpFault = "invalid_grant";
     try {
       const dead = await postToken(stack, { "refresh-token": first.refresh_token as string });
-      expect(dead.status).toBe(401);
+      expect(dead.status).toBe(400);
       expect(await dead.json()).toMatchObject({ error: "invalid_grant" });
     } finally {
       idpFault = "none";
     }
     const gone = await postToken(stack, { "refresh-token": first.refresh_token as string });
-    expect(gone.status).toBe(401);
+    expect(gone.status).toBe(400);
   });
 
   it("never refreshes with an access token", async () => {
     const first = await loginTokens(stack);
     const response = await postToken(stack, { "refresh-token": first.access_token });
-    expect(response.status).toBe(401);
+    expect(response.status).toBe(400);
   });
 });
 
@@ -211,7 +211,7 @@ describe("broker mode: logout", () => {
     expect(response.status).toBe(302);
     expect(stack.idp.hits.get("/token/revocation")).toBe(1);
     const refresh = await postToken(stack, { "refresh-token": tokens.refresh_token as string });
-    expect(refresh.status).toBe(401);
+    expect(refresh.status).toBe(400);
   });
 
   it("revokes the session of a posted refresh credential", async () => {
@@ -225,7 +225,7 @@ describe("broker mode: logout", () => {
     expect(response.status).toBe(302);
     expect(
       (await postToken(stack, { "refresh-token": tokens.refresh_token as string })).status,
-    ).toBe(401);
+    ).toBe(400);
   });
 });
 

@@ -74,8 +74,34 @@ export interface OIDCAuthOptions {
   brokerJwksPath?: string;
   /** Lifetime of broker access tokens (code and device flow alike), seconds. Default 3600. */
   brokerTokenTtlSec?: number;
-  /** Lifetime of a broker session (its refresh credentials), seconds. Default 30 days. */
+  /** The former name of {@link sessionMaxAgeSec} (used when that is not set). */
   brokerSessionTtlSec?: number;
+  /**
+   * Broker mode: the absolute lifetime of a session (one login at the IdP and the refresh
+   * credentials issued for it), seconds from the login, whatever the refreshes. Default
+   * 30 days (`brokerSessionTtlSec` when set).
+   */
+  sessionMaxAgeSec?: number;
+  /**
+   * Broker mode: a session not refreshed for this many seconds ends. Default 7 days. A
+   * session without an IdP refresh token (IdPs that give none without `offline_access`)
+   * also ends when the IdP's access token of the login expires, and each of its refreshes
+   * first asks the IdP's userinfo whether the user is still known.
+   */
+  sessionIdleSec?: number;
+  /**
+   * Broker mode: how often, in seconds, an instance rereads the signing keys from the store,
+   * so that a rotation on one instance reaches every instance within this bound (new key
+   * signing and accepted everywhere; the JWKS is cacheable for this long). A token with a
+   * kid this instance does not know yet rereads at once (at most once a second). Default 10.
+   */
+  keyReloadSec?: number;
+  /**
+   * Broker mode: how many native logins (clients that send their own `code_challenge`) one
+   * client IP may have waiting for their code exchange at once; more are refused with 429
+   * until one completes or expires. Default 20.
+   */
+  nativeLoginsPerClient?: number;
   /** Signing algorithm of broker tokens. Default RS256 (what Python peers verify). */
   brokerAlgorithm?: BrokerAlgorithm;
   /** Rotate the signing key when it is older than this many seconds. Default: never. */
@@ -204,7 +230,12 @@ export interface ResolvedConfig {
   trustedIssuers: string[];
   brokerJwksPath: string;
   brokerTokenTtlSec: number;
+  /** The absolute session lifetime (`sessionMaxAgeSec`, else `brokerSessionTtlSec`). */
   brokerSessionTtlSec: number;
+  sessionMaxAgeSec: number;
+  sessionIdleSec: number;
+  keyReloadSec: number;
+  nativeLoginsPerClient: number;
   brokerAlgorithm: BrokerAlgorithm;
   keyRotationIntervalSec: number | undefined;
   refreshReuseGraceSec: number;
@@ -322,6 +353,14 @@ export function resolveConfig(options: OIDCAuthOptions): ResolvedConfig {
   if (!["RS256", "PS256", "ES256", "EdDSA"].includes(brokerAlgorithm)) {
     throw new ConfigError("brokerAlgorithm must be RS256, PS256, ES256 or EdDSA.");
   }
+  const sessionMaxAgeSec = requireRange(
+    options.sessionMaxAgeSec === undefined && options.brokerSessionTtlSec !== undefined
+      ? "brokerSessionTtlSec"
+      : "sessionMaxAgeSec",
+    options.sessionMaxAgeSec ?? options.brokerSessionTtlSec ?? 30 * 86400,
+    60,
+    365 * 86400,
+  );
   const brokerJwksPath = options.brokerJwksPath ?? "/auth/v2/.well-known/jwks.json";
   if (!brokerJwksPath.startsWith("/")) throw new ConfigError('brokerJwksPath must start with "/".');
   let rateLimits: ResolvedRateLimits;
@@ -378,11 +417,17 @@ export function resolveConfig(options: OIDCAuthOptions): ResolvedConfig {
       30,
       86400,
     ),
-    brokerSessionTtlSec: requireRange(
-      "brokerSessionTtlSec",
-      options.brokerSessionTtlSec ?? 30 * 86400,
+    brokerSessionTtlSec: sessionMaxAgeSec,
+    sessionMaxAgeSec,
+    sessionIdleSec: requireRange(
+      "sessionIdleSec",
+      options.sessionIdleSec ?? 7 * 86400,
       60,
       365 * 86400,
+    ),
+    keyReloadSec: requireRange("keyReloadSec", options.keyReloadSec ?? 10, 1, 300),
+    nativeLoginsPerClient: Math.floor(
+      requireRange("nativeLoginsPerClient", options.nativeLoginsPerClient ?? 20, 1, 10_000),
     ),
     brokerAlgorithm,
     keyRotationIntervalSec:

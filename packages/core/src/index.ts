@@ -2,7 +2,9 @@ export type { BrokerAlgorithm } from "./broker/keys.js";
 export { MemoryBrokerStore } from "./broker/memory-store.js";
 export type {
   BrokerStore,
+  NativeLoginRecord,
   PeerJwksRecord,
+  RotationOutcome,
   SessionChanges,
   SessionRecord,
   SigningKeyRecord,

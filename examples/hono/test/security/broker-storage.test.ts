@@ -108,7 +108,7 @@ describe("credentials are not interchangeable", () => {
         fromA.access_token,
       ]) {
         const response = await postToken(a, { "refresh-token": credential });
-        expect(response.status).toBe(401);
+        expect(response.status).toBe(400);
         expect(await response.json()).toMatchObject({ error: "invalid_grant" });
       }
     } finally {

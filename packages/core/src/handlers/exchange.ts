@@ -24,7 +24,7 @@ export async function exchangeCodeForToken(
   if (tokens.id_token) {
     const keys = await ctx.verifier.keySet();
     try {
-      await jwtVerify(tokens.id_token, keys.resolve, {
+      await jwtVerify(tokens.id_token, keys.resolveFromTokenEndpoint, {
         algorithms: ctx.config.algorithms,
         clockTolerance: ctx.config.clockToleranceSec,
       });
