@@ -375,6 +375,10 @@ export function resolveConfig(options: OIDCAuthOptions): ResolvedConfig {
     throw new ConfigError("clientIpHeader must be a header name.");
   }
   const production = options.production ?? runningInProduction();
+  if (options.brokerMode && !routes.token) {
+    // As py-oidc-auth: without the token route no broker session could ever be refreshed.
+    throw new ConfigError("broker mode needs the token route (routes.token must not be null).");
+  }
   if (production && options.brokerMode) {
     if (!proxy) {
       throw new ConfigError(

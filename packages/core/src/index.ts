@@ -21,7 +21,12 @@ export type { TokenExchangeAnswer } from "./handlers/token-exchange.js";
 export type { UserInfoAnswer } from "./handlers/userinfo.js";
 export type { Logger } from "./log.js";
 export { consoleLogger, silentLogger } from "./log.js";
-export type { HandleEndpointOptions, HandleRequestOptions, RouteGuard } from "./oidc-auth.js";
+export type {
+  BrokerUser,
+  HandleEndpointOptions,
+  HandleRequestOptions,
+  RouteGuard,
+} from "./oidc-auth.js";
 export { OIDCAuth } from "./oidc-auth.js";
 export type { DeviceAuthorization } from "./provider.js";
 export type {

@@ -70,7 +70,10 @@ export class Broker {
       algorithm: config.brokerAlgorithm,
       retentionSec: config.brokerTokenTtlSec + config.clockToleranceSec,
       rotationIntervalSec: config.keyRotationIntervalSec,
-      reloadCooldownMs: config.jwksCooldownMs,
+      // A sibling instance's new key is asked for at once (at most once a second): the store
+      // is ours, unlike an IdP that the cooldown protects.
+      reloadCooldownMs: Math.min(config.jwksCooldownMs, 1000),
+      reloadIntervalMs: config.keyReloadSec * 1000,
       logger: config.logger,
       onKeysRemoved,
     });
