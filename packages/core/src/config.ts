@@ -1,4 +1,6 @@
 import type { BrokerAlgorithm } from "./broker/keys.js";
+import type { PeerPolicy, TrustedIssuer } from "./broker/peer-policy.js";
+import { normaliseType } from "./broker/peer-policy.js";
 import type { BrokerStore } from "./broker/store.js";
 import type { Logger } from "./log.js";
 import { consoleLogger } from "./log.js";
@@ -68,8 +70,14 @@ export interface OIDCAuthOptions {
   brokerStore?: BrokerStore | (() => Promise<BrokerStore>);
   /** `aud` of broker tokens. Default `"oidc-auth"`. */
   brokerAudience?: string;
-  /** Peer instances whose broker tokens are accepted. */
-  trustedIssuers?: string[];
+  /**
+   * Peer instances whose broker tokens are accepted: their issuer URLs, or
+   * {@link TrustedIssuer} entries with a policy (accepted `typ` headers; whether the peer
+   * may assert roles or scopes here). A peer given by URL alone gets the safe default:
+   * `typ: at+jwt` only, identity claims only (no roles, no scopes). `token.iss` tells the
+   * app which peer vouched for a user.
+   */
+  trustedIssuers?: (string | TrustedIssuer)[];
   /** Where a peer publishes its keys. Default `"/auth/v2/.well-known/jwks.json"`. */
   brokerJwksPath?: string;
   /** Lifetime of broker access tokens (code and device flow alike), seconds. Default 3600. */
@@ -227,7 +235,10 @@ export interface ResolvedConfig {
   brokerAudience: string;
   /** `iss` of broker tokens: proxy, else brokerAudience (as in py-oidc-auth). */
   brokerIssuer: string;
+  /** The issuers of `trustedIssuers` (without a trailing slash). */
   trustedIssuers: string[];
+  /** The policy of each trusted peer, by issuer. */
+  peerPolicies: ReadonlyMap<string, PeerPolicy>;
   brokerJwksPath: string;
   brokerTokenTtlSec: number;
   /** The absolute session lifetime (`sessionMaxAgeSec`, else `brokerSessionTtlSec`). */
@@ -345,7 +356,8 @@ export function resolveConfig(options: OIDCAuthOptions): ResolvedConfig {
   const proxy = options.proxy ? absoluteUrl("proxy", options.proxy).replace(/\/+$/, "") : "";
   const brokerAudience = options.brokerAudience || "oidc-auth";
   const brokerIssuer = proxy || brokerAudience;
-  const trustedIssuers = (options.trustedIssuers ?? []).map((i) => i.replace(/\/+$/, ""));
+  const peerPolicies = resolvePeerPolicies(options.trustedIssuers ?? []);
+  const trustedIssuers = [...peerPolicies.keys()];
   if (trustedIssuers.includes(brokerIssuer)) {
     throw new ConfigError("trustedIssuers must not contain this instance's own issuer.");
   }
@@ -414,6 +426,7 @@ export function resolveConfig(options: OIDCAuthOptions): ResolvedConfig {
     brokerAudience,
     brokerIssuer,
     trustedIssuers,
+    peerPolicies,
     brokerJwksPath,
     brokerTokenTtlSec: requireRange(
       "brokerTokenTtlSec",
@@ -490,4 +503,35 @@ export function resolveConfig(options: OIDCAuthOptions): ResolvedConfig {
     fetch: options.fetch,
     logger: options.logger ?? consoleLogger,
   };
+}
+
+/** `trustedIssuers` entries with their defaults, by issuer (no trailing slash). */
+function resolvePeerPolicies(
+  entries: readonly (string | TrustedIssuer)[],
+): Map<string, PeerPolicy> {
+  if (!Array.isArray(entries)) throw new ConfigError("trustedIssuers must be a list.");
+  const policies = new Map<string, PeerPolicy>();
+  for (const entry of entries) {
+    const peer = typeof entry === "string" ? { issuer: entry } : entry;
+    if (!peer || typeof peer.issuer !== "string" || peer.issuer === "") {
+      throw new ConfigError("each trustedIssuers entry needs an issuer.");
+    }
+    const issuer = peer.issuer.replace(/\/+$/, "");
+    const types = peer.tokenTypes ?? ["at+jwt"];
+    if (!Array.isArray(types) || types.length === 0 || types.some((t) => typeof t !== "string")) {
+      throw new ConfigError(`trustedIssuers ${issuer}: tokenTypes must be a non-empty list.`);
+    }
+    const asserts = peer.mayAssert ?? [];
+    if (!Array.isArray(asserts) || asserts.some((a) => a !== "roles" && a !== "scope")) {
+      throw new ConfigError(`trustedIssuers ${issuer}: mayAssert may name "roles" and "scope".`);
+    }
+    if (policies.has(issuer)) throw new ConfigError(`trustedIssuers names ${issuer} twice.`);
+    policies.set(issuer, {
+      issuer,
+      tokenTypes: new Set(types.map(normaliseType)),
+      roles: asserts.includes("roles"),
+      scope: asserts.includes("scope"),
+    });
+  }
+  return policies;
 }

@@ -1,5 +1,6 @@
 export type { BrokerAlgorithm } from "./broker/keys.js";
 export { MemoryBrokerStore } from "./broker/memory-store.js";
+export type { TrustedIssuer } from "./broker/peer-policy.js";
 export type {
   BrokerStore,
   NativeLoginRecord,
