@@ -282,8 +282,8 @@ describe("three instances on one Postgres behind a round-robin proxy", () => {
           const response = await refresh(proxy.url, credentials[index]).catch(() => undefined);
           const status = response?.status ?? 0;
           statuses.set(status, (statuses.get(status) ?? 0) + 1);
-          if (status === 200) {
-            credentials[index] = ((await response?.json()) as TokenJson).refresh_token as string;
+          if (response && status === 200) {
+            credentials[index] = ((await response.json()) as TokenJson).refresh_token as string;
             if (restarted) okAfterRestart.add(index);
           } else {
             await response?.body?.cancel();
