@@ -13,9 +13,9 @@ import { startDevIdp } from "@oidc-auth/dev-idp";
 import { decodeJwt, decodeProtectedHeader } from "jose";
 import { calculatePKCECodeChallenge, generateRandomCodeVerifier } from "oauth4webapi";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type Instance, startInstance } from "./scale/instances.js";
-import { type OwnPostgres, startOwnPostgres } from "./scale/own-postgres.js";
-import { type RoundRobin, startRoundRobin } from "./scale/round-robin.js";
+import { type Instance, startInstance } from "../../../test-support/hono-instances.js";
+import { type OwnPostgres, startOwnPostgres } from "../../../test-support/own-postgres.js";
+import { type RoundRobin, startRoundRobin } from "../../../test-support/round-robin.js";
 import type { Stack, TokenJson } from "./support.js";
 import { browserLogin, getWithToken, postToken, TEST_SECRET } from "./support.js";
 

@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 
-const exampleDir = fileURLToPath(new URL("../..", import.meta.url));
+const exampleDir = fileURLToPath(new URL("../examples/hono/", import.meta.url));
 
 /** One instance of the Hono example in a process of its own (`src/main.ts`, configured by env). */
 export interface Instance {
