@@ -3,7 +3,7 @@ import type { IDToken } from "./claims.js";
 import type { OIDCAuthOptions } from "./config.js";
 import type { AuthenticateOptions } from "./context.js";
 import { optionsFromEnv } from "./env.js";
-import type { HandleRequestOptions, RouteGuard } from "./oidc-auth.js";
+import type { BrokerUser, HandleRequestOptions, RouteGuard } from "./oidc-auth.js";
 import { OIDCAuth } from "./oidc-auth.js";
 
 /** An environment record, as `process.env` is. */
@@ -134,6 +134,19 @@ export class DeferredOIDCAuth {
   /** {@link OIDCAuth.rotateSigningKey}. */
   rotateSigningKey(): Promise<{ kid: string }> {
     return this.core.rotateSigningKey();
+  }
+
+  /** {@link OIDCAuth.mintBrokerToken}. */
+  mintBrokerToken(
+    user: BrokerUser,
+    options?: { scope?: string },
+  ): Promise<{ access_token: string; token_type: "Bearer"; expires_in: number }> {
+    return this.core.mintBrokerToken(user, options);
+  }
+
+  /** {@link OIDCAuth.revokeUserSessions}. */
+  revokeUserSessions(sub: string): Promise<number> {
+    return this.core.revokeUserSessions(sub);
   }
 
   /** {@link OIDCAuth.brokerStore}. */
