@@ -1,5 +1,5 @@
 /**
- * `pnpm bench [micro] [http] [storm] [bundle] [--rounds N] [--seconds S]`: every part by
+ * `pnpm bench [micro] [http] [storm] [bundle] [scale] [--rounds N] [--seconds S]`: every part by
  * default. Baselines run in the same process (micro) or against the same server (HTTP),
  * interleaved within the same minute; results are medians, reported as ratios.
  */
@@ -10,6 +10,7 @@ import { httpBench } from "./http.js";
 import { loadGenerator } from "./load.js";
 import { microBench } from "./micro.js";
 import { machine, targets } from "./report.js";
+import { scaleBench } from "./scale.js";
 import { stormBench } from "./storm.js";
 
 const args = process.argv.slice(2);
@@ -19,7 +20,7 @@ const option = (name: string, fallback: number) => {
   if (!Number.isFinite(value) || value <= 0) throw new Error(`--${name} needs a positive number`);
   return value;
 };
-const parts = ["micro", "http", "storm", "bundle"];
+const parts = ["micro", "http", "storm", "bundle", "scale"];
 const chosen = parts.filter((p) => args.includes(p));
 const run = new Set(chosen.length ? chosen : parts);
 const rounds = option("rounds", 5);
@@ -41,6 +42,7 @@ try {
   if (run.has("http")) await httpBench(idp, { rounds, seconds });
   if (run.has("storm")) await stormBench();
   if (run.has("bundle")) await bundleBench();
+  if (run.has("scale")) await scaleBench({ rounds, seconds });
 } finally {
   await idp.stop();
 }

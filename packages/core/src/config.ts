@@ -1,4 +1,6 @@
 import type { BrokerAlgorithm } from "./broker/keys.js";
+import type { PeerPolicy, TrustedIssuer } from "./broker/peer-policy.js";
+import { normaliseType } from "./broker/peer-policy.js";
 import type { BrokerStore } from "./broker/store.js";
 import type { Logger } from "./log.js";
 import { consoleLogger } from "./log.js";
@@ -107,14 +109,46 @@ export interface OIDCAuthOptions {
   brokerStore?: BrokerStore | (() => Promise<BrokerStore>);
   /** `aud` of broker tokens. Default `"oidc-auth"`. */
   brokerAudience?: string;
-  /** Peer instances whose broker tokens are accepted. */
-  trustedIssuers?: string[];
+  /**
+   * Peer instances whose broker tokens are accepted: their issuer URLs, or
+   * {@link TrustedIssuer} entries with a policy (accepted `typ` headers; whether the peer
+   * may assert roles or scopes here). A peer given by URL alone gets the safe default:
+   * `typ: at+jwt` only, identity claims only (no roles, no scopes). `token.iss` tells the
+   * app which peer vouched for a user.
+   */
+  trustedIssuers?: (string | TrustedIssuer)[];
   /** Where a peer publishes its keys. Default `"/auth/v2/.well-known/jwks.json"`. */
   brokerJwksPath?: string;
   /** Lifetime of broker access tokens (code and device flow alike), seconds. Default 3600. */
   brokerTokenTtlSec?: number;
-  /** Lifetime of a broker session (its refresh credentials), seconds. Default 30 days. */
+  /** The former name of {@link sessionMaxAgeSec} (used when that is not set). */
   brokerSessionTtlSec?: number;
+  /**
+   * Broker mode: the absolute lifetime of a session (one login at the IdP and the refresh
+   * credentials issued for it), seconds from the login, whatever the refreshes. Default
+   * 30 days (`brokerSessionTtlSec` when set).
+   */
+  sessionMaxAgeSec?: number;
+  /**
+   * Broker mode: a session not refreshed for this many seconds ends. Default 7 days. A
+   * session without an IdP refresh token (IdPs that give none without `offline_access`)
+   * also ends when the IdP's access token of the login expires, and each of its refreshes
+   * first asks the IdP's userinfo whether the user is still known.
+   */
+  sessionIdleSec?: number;
+  /**
+   * Broker mode: how often, in seconds, an instance rereads the signing keys from the store,
+   * so that a rotation on one instance reaches every instance within this bound (new key
+   * signing and accepted everywhere; the JWKS is cacheable for this long). A token with a
+   * kid this instance does not know yet rereads at once (at most once a second). Default 10.
+   */
+  keyReloadSec?: number;
+  /**
+   * Broker mode: how many native logins (clients that send their own `code_challenge`) one
+   * client IP may have waiting for their code exchange at once; more are refused with 429
+   * until one completes or expires. Default 20.
+   */
+  nativeLoginsPerClient?: number;
   /** Signing algorithm of broker tokens. Default RS256 (what Python peers verify). */
   brokerAlgorithm?: BrokerAlgorithm;
   /** Rotate the signing key when it is older than this many seconds. Default: never. */
@@ -261,10 +295,18 @@ export interface ResolvedConfig {
   brokerAudience: string;
   /** `iss` of broker tokens: proxy, else brokerAudience (as in py-oidc-auth). */
   brokerIssuer: string;
+  /** The issuers of `trustedIssuers` (without a trailing slash). */
   trustedIssuers: string[];
+  /** The policy of each trusted peer, by issuer. */
+  peerPolicies: ReadonlyMap<string, PeerPolicy>;
   brokerJwksPath: string;
   brokerTokenTtlSec: number;
+  /** The absolute session lifetime (`sessionMaxAgeSec`, else `brokerSessionTtlSec`). */
   brokerSessionTtlSec: number;
+  sessionMaxAgeSec: number;
+  sessionIdleSec: number;
+  keyReloadSec: number;
+  nativeLoginsPerClient: number;
   brokerAlgorithm: BrokerAlgorithm;
   keyRotationIntervalSec: number | undefined;
   refreshReuseGraceSec: number;
@@ -456,7 +498,8 @@ export function resolveConfig(options: OIDCAuthOptions): ResolvedConfig {
   const proxy = options.proxy ? absoluteUrl("proxy", options.proxy).replace(/\/+$/, "") : "";
   const brokerAudience = options.brokerAudience || "oidc-auth";
   const brokerIssuer = proxy || brokerAudience;
-  const trustedIssuers = (options.trustedIssuers ?? []).map((i) => i.replace(/\/+$/, ""));
+  const peerPolicies = resolvePeerPolicies(options.trustedIssuers ?? []);
+  const trustedIssuers = [...peerPolicies.keys()];
   if (trustedIssuers.includes(brokerIssuer)) {
     throw new ConfigError("trustedIssuers must not contain this instance's own issuer.");
   }
@@ -464,6 +507,14 @@ export function resolveConfig(options: OIDCAuthOptions): ResolvedConfig {
   if (!["RS256", "PS256", "ES256", "EdDSA"].includes(brokerAlgorithm)) {
     throw new ConfigError("brokerAlgorithm must be RS256, PS256, ES256 or EdDSA.");
   }
+  const sessionMaxAgeSec = requireRange(
+    options.sessionMaxAgeSec === undefined && options.brokerSessionTtlSec !== undefined
+      ? "brokerSessionTtlSec"
+      : "sessionMaxAgeSec",
+    options.sessionMaxAgeSec ?? options.brokerSessionTtlSec ?? 30 * 86400,
+    60,
+    365 * 86400,
+  );
   const brokerJwksPath = options.brokerJwksPath ?? "/auth/v2/.well-known/jwks.json";
   if (!brokerJwksPath.startsWith("/")) throw new ConfigError('brokerJwksPath must start with "/".');
   let rateLimits: ResolvedRateLimits;
@@ -515,6 +566,10 @@ export function resolveConfig(options: OIDCAuthOptions): ResolvedConfig {
       "passthrough mode needs audience (OIDC_AUDIENCE): the `aud` your API's access tokens carry. For an IdP that cannot set one, set acceptAnyAudience (OIDC_ACCEPT_ANY_AUDIENCE=true).",
     );
   }
+  if (options.brokerMode && !routes.token) {
+    // As py-oidc-auth: without the token route no broker session could ever be refreshed.
+    throw new ConfigError("broker mode needs the token route (routes.token must not be null).");
+  }
   if (production && options.brokerMode) {
     if (!proxy) {
       throw new ConfigError(
@@ -557,6 +612,7 @@ export function resolveConfig(options: OIDCAuthOptions): ResolvedConfig {
     brokerAudience,
     brokerIssuer,
     trustedIssuers,
+    peerPolicies,
     brokerJwksPath,
     brokerTokenTtlSec: requireRange(
       "brokerTokenTtlSec",
@@ -564,11 +620,17 @@ export function resolveConfig(options: OIDCAuthOptions): ResolvedConfig {
       30,
       86400,
     ),
-    brokerSessionTtlSec: requireRange(
-      "brokerSessionTtlSec",
-      options.brokerSessionTtlSec ?? 30 * 86400,
+    brokerSessionTtlSec: sessionMaxAgeSec,
+    sessionMaxAgeSec,
+    sessionIdleSec: requireRange(
+      "sessionIdleSec",
+      options.sessionIdleSec ?? 7 * 86400,
       60,
       365 * 86400,
+    ),
+    keyReloadSec: requireRange("keyReloadSec", options.keyReloadSec ?? 10, 1, 300),
+    nativeLoginsPerClient: Math.floor(
+      requireRange("nativeLoginsPerClient", options.nativeLoginsPerClient ?? 20, 1, 10_000),
     ),
     brokerAlgorithm,
     keyRotationIntervalSec:
@@ -628,4 +690,35 @@ export function resolveConfig(options: OIDCAuthOptions): ResolvedConfig {
     fetch: options.fetch,
     logger: options.logger ?? consoleLogger,
   };
+}
+
+/** `trustedIssuers` entries with their defaults, by issuer (no trailing slash). */
+function resolvePeerPolicies(
+  entries: readonly (string | TrustedIssuer)[],
+): Map<string, PeerPolicy> {
+  if (!Array.isArray(entries)) throw new ConfigError("trustedIssuers must be a list.");
+  const policies = new Map<string, PeerPolicy>();
+  for (const entry of entries) {
+    const peer = typeof entry === "string" ? { issuer: entry } : entry;
+    if (!peer || typeof peer.issuer !== "string" || peer.issuer === "") {
+      throw new ConfigError("each trustedIssuers entry needs an issuer.");
+    }
+    const issuer = peer.issuer.replace(/\/+$/, "");
+    const types = peer.tokenTypes ?? ["at+jwt"];
+    if (!Array.isArray(types) || types.length === 0 || types.some((t) => typeof t !== "string")) {
+      throw new ConfigError(`trustedIssuers ${issuer}: tokenTypes must be a non-empty list.`);
+    }
+    const asserts = peer.mayAssert ?? [];
+    if (!Array.isArray(asserts) || asserts.some((a) => a !== "roles" && a !== "scope")) {
+      throw new ConfigError(`trustedIssuers ${issuer}: mayAssert may name "roles" and "scope".`);
+    }
+    if (policies.has(issuer)) throw new ConfigError(`trustedIssuers names ${issuer} twice.`);
+    policies.set(issuer, {
+      issuer,
+      tokenTypes: new Set(types.map(normaliseType)),
+      roles: asserts.includes("roles"),
+      scope: asserts.includes("scope"),
+    });
+  }
+  return policies;
 }

@@ -4,7 +4,7 @@ import type { OIDCAuthOptions } from "./config.js";
 import type { AuthenticateOptions } from "./context.js";
 import { optionsFromEnv } from "./env.js";
 import type { RouteGuard } from "./guard.js";
-import type { HandleRequestOptions } from "./oidc-auth.js";
+import type { BrokerUser, HandleRequestOptions } from "./oidc-auth.js";
 import { OIDCAuth } from "./oidc-auth.js";
 import type { HealthReport } from "./readiness.js";
 
@@ -136,6 +136,19 @@ export class DeferredOIDCAuth {
   /** {@link OIDCAuth.rotateSigningKey}. */
   rotateSigningKey(): Promise<{ kid: string }> {
     return this.core.rotateSigningKey();
+  }
+
+  /** {@link OIDCAuth.mintBrokerToken}. */
+  mintBrokerToken(
+    user: BrokerUser,
+    options?: { scope?: string },
+  ): Promise<{ access_token: string; token_type: "Bearer"; expires_in: number }> {
+    return this.core.mintBrokerToken(user, options);
+  }
+
+  /** {@link OIDCAuth.revokeUserSessions}. */
+  revokeUserSessions(sub: string): Promise<number> {
+    return this.core.revokeUserSessions(sub);
   }
 
   /** {@link OIDCAuth.brokerStore}. */

@@ -1,7 +1,7 @@
 import type { ClaimConstraints, EndpointName, OIDCAuthOptions } from "./config.js";
 import { ConfigError } from "./config.js";
 
-type Kind = "string" | "boolean" | "number" | "list" | "json";
+type Kind = "string" | "boolean" | "number" | "list" | "json" | "list-or-json";
 
 /** Every option that can come from the environment, and how its text is read. */
 const ENV_OPTIONS: Record<string, Kind> = {
@@ -23,10 +23,14 @@ const ENV_OPTIONS: Record<string, Kind> = {
   brokerMode: "boolean",
   brokerStoreUrl: "string",
   brokerAudience: "string",
-  trustedIssuers: "list",
+  trustedIssuers: "list-or-json",
   brokerJwksPath: "string",
   brokerTokenTtlSec: "number",
   brokerSessionTtlSec: "number",
+  sessionMaxAgeSec: "number",
+  sessionIdleSec: "number",
+  keyReloadSec: "number",
+  nativeLoginsPerClient: "number",
   brokerAlgorithm: "string",
   keyRotationIntervalSec: "number",
   refreshReuseGraceSec: "number",
@@ -79,6 +83,9 @@ function parse(name: string, kind: Kind, text: string): unknown {
         .split(",")
         .map((s) => s.trim())
         .filter(Boolean);
+    case "list-or-json":
+      // A JSON array for entries with options, else a comma-separated list.
+      return text.trim().startsWith("[") ? parse(name, "json", text) : parse(name, "list", text);
     case "json":
       try {
         return JSON.parse(text);

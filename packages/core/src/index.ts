@@ -1,8 +1,11 @@
 export type { BrokerAlgorithm } from "./broker/keys.js";
 export { MemoryBrokerStore } from "./broker/memory-store.js";
+export type { TrustedIssuer } from "./broker/peer-policy.js";
 export type {
   BrokerStore,
+  NativeLoginRecord,
   PeerJwksRecord,
+  RotationOutcome,
   SessionChanges,
   SessionRecord,
   SigningKeyRecord,
@@ -29,7 +32,11 @@ export type { TokenExchangeAnswer } from "./handlers/token-exchange.js";
 export type { UserInfoAnswer } from "./handlers/userinfo.js";
 export type { Logger } from "./log.js";
 export { consoleLogger, silentLogger } from "./log.js";
-export type { HandleEndpointOptions, HandleRequestOptions } from "./oidc-auth.js";
+export type {
+  BrokerUser,
+  HandleEndpointOptions,
+  HandleRequestOptions,
+} from "./oidc-auth.js";
 export { OIDCAuth } from "./oidc-auth.js";
 export type { DeviceAuthorization } from "./provider.js";
 export type {

@@ -163,6 +163,39 @@ export class ResilientKeySet {
     throw invalidToken();
   }
 
+  /** The single refetch in flight for {@link resolveFromTokenEndpoint}. */
+  #refetching: Promise<void> | undefined;
+
+  /**
+   * The resolver for ID tokens that came from the IdP's token endpoint (not from whoever
+   * sends a bearer token): a `kid` the cached set lacks means the IdP rotated its keys, so
+   * the set is fetched again at once, one fetch however many callers wait, instead of
+   * waiting out the cooldown that protects the IdP from bearer tokens with made-up kids.
+   */
+  readonly resolveFromTokenEndpoint: KeyResolver = async (header, token) => {
+    try {
+      return await this.resolve(header, token);
+    } catch (err) {
+      if (!(err instanceof errors.JWKSNoMatchingKey) || header.kid === undefined) throw err;
+      await this.#refetchNow();
+      return this.resolve(header, token);
+    }
+  };
+
+  async #refetchNow(): Promise<void> {
+    this.#refetching ??= this.#remote
+      .reload()
+      .then(() => this.#remember())
+      .catch((err) => {
+        this.#logger.warn("JWKS refetch for an unknown kid failed", describeError(err));
+        throw upstreamUnavailable();
+      })
+      .finally(() => {
+        this.#refetching = undefined;
+      });
+    return this.#refetching;
+  }
+
   #remember(): void {
     this.#failedAt = Number.NEGATIVE_INFINITY;
     const jwks = this.#cache.jwks;

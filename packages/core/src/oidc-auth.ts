@@ -1,6 +1,8 @@
 import { Broker } from "./broker/broker.js";
+import type { BrokerIdentity } from "./broker/identity.js";
 import type { BrokerStore } from "./broker/store.js";
 import type { IDToken } from "./claims.js";
+import { clientAddressOf } from "./client-ip.js";
 import type { EndpointName, OIDCAuthOptions, ResolvedConfig } from "./config.js";
 import { resolveConfig } from "./config.js";
 import type { AuthContext, AuthenticateOptions } from "./context.js";
@@ -14,6 +16,7 @@ import { IdentityProvider } from "./provider.js";
 import { RateLimiter } from "./rate-limiter.js";
 import type { HealthReport } from "./readiness.js";
 import { checkHealth, healthResponse, NotReadyError } from "./readiness.js";
+import { recordClient } from "./request-client.js";
 import type { Endpoint } from "./router.js";
 import { enabledEndpoints, endpointForMethod, matchEndpoint, normalisePrefix } from "./router.js";
 import { ephemeralSecret } from "./seal.js";
@@ -32,6 +35,10 @@ export interface HandleRequestOptions {
    */
   clientIp?: string | undefined;
 }
+
+/** Whom {@link OIDCAuth.mintBrokerToken} signs a token for: `sub` and the claims a login would carry. */
+export type BrokerUser = Pick<BrokerIdentity, "sub"> &
+  Partial<Omit<BrokerIdentity, "sub" | "roleSources">>;
 
 /** Options of {@link OIDCAuth.handleEndpoint}. */
 export type HandleEndpointOptions = Pick<HandleRequestOptions, "clientIp">;
@@ -96,10 +103,15 @@ export class OIDCAuth {
         "acceptAnyAudience: the guard accepts access tokens the identity provider issued for ANY API, not only this one (set audience / OIDC_AUDIENCE as soon as the IdP can put one in its tokens)",
       );
     }
-    const transactions = new Transactions(config, secrets);
     this.#broker = config.brokerMode
       ? new Broker(config, provider, verifier, onKeysRemoved)
       : undefined;
+    const brokerForLogins = this.#broker;
+    const transactions = new Transactions(
+      config,
+      secrets,
+      brokerForLogins && (() => brokerForLogins.store()),
+    );
     const guardVerifier = this.#broker?.verifier ?? verifier;
     this.#verifyUncached = (token) => guardVerifier.verifyWithKid(token);
     const guard = new Guard(tokenCache, this.#verifyUncached, config.claims, config.logger);
@@ -159,6 +171,7 @@ export class OIDCAuth {
     if (endpoint instanceof OIDCAuthError) return errorResponse(endpoint);
     try {
       await this.#rateLimiter.admit(name, request, options.clientIp);
+      recordClient(request, clientAddressOf(request, options.clientIp, this.config.clientIpHeader));
       return await endpoint.handler(this.#context, request);
     } catch (err) {
       if (err instanceof OIDCAuthError) {
@@ -226,6 +239,41 @@ export class OIDCAuth {
    */
   async rotateSigningKey(): Promise<{ kid: string }> {
     return this.#requireBroker().keys.rotate();
+  }
+
+  /**
+   * Broker mode: signs a broker access token for a user, exactly as a login would (for
+   * tests and admin tools). It belongs to no session, so there is nothing to refresh; it is
+   * valid for `brokerTokenTtlSec`.
+   */
+  async mintBrokerToken(
+    user: BrokerUser,
+    options: { scope?: string } = {},
+  ): Promise<{ access_token: string; token_type: "Bearer"; expires_in: number }> {
+    const broker = this.#requireBroker();
+    if (typeof user?.sub !== "string" || user.sub === "" || user.sub.length > 255) {
+      throw new TypeError("mintBrokerToken needs a user with a non-empty sub");
+    }
+    const { roles = [], ...named } = user;
+    if (!Array.isArray(roles) || roles.some((r) => typeof r !== "string")) {
+      throw new TypeError("mintBrokerToken: roles must be a list of strings");
+    }
+    const scope = options.scope ?? this.config.scopes.join(" ");
+    const { token, expiresIn } = await broker.mint({ ...named, roles }, scope);
+    return { access_token: token, token_type: "Bearer", expires_in: expiresIn };
+  }
+
+  /**
+   * Broker mode: ends every session of a user (all their logins, on every instance that
+   * shares the store), so that no refresh credential of theirs works any more. Access
+   * tokens already issued stay valid until they expire. Answers how many sessions ended.
+   */
+  async revokeUserSessions(sub: string): Promise<number> {
+    const broker = this.#requireBroker();
+    if (typeof sub !== "string" || sub === "") {
+      throw new TypeError("revokeUserSessions needs a non-empty sub");
+    }
+    return broker.revokeSubject(sub);
   }
 
   /** Broker mode: the public JWKS of this instance. */

@@ -280,6 +280,36 @@ export class IdentityProvider {
     });
   }
 
+  /**
+   * Refresh-token grant for a broker session. Only the IdP's own `invalid_grant` (the grant
+   * is dead: the session must end) is answered as `"invalid_grant"`; a 429 is a 503 and any
+   * other refusal or failure an error that keeps the session (see {@link refresh}).
+   */
+  async refreshSession(
+    refreshToken: string,
+  ): Promise<oauth.TokenEndpointResponse | "invalid_grant"> {
+    const as = await this.metadata();
+    return this.#call("refresh", async () => {
+      const response = await oauth.refreshTokenGrantRequest(
+        as,
+        this.#client,
+        this.#clientAuth,
+        refreshToken,
+        this.requestOptions(),
+      );
+      // Too many requests: the IdP is busy, not saying anything about the grant.
+      if (response.status === 429) throw upstreamUnavailable();
+      try {
+        return await oauth.processRefreshTokenResponse(as, this.#client, response);
+      } catch (err) {
+        if (err instanceof oauth.ResponseBodyError && err.error === "invalid_grant") {
+          return "invalid_grant";
+        }
+        throw err;
+      }
+    });
+  }
+
   /** Starts a device authorization (RFC 8628 §3.1). */
   async startDeviceAuthorization(scope: string): Promise<DeviceAuthorization> {
     const as = await this.metadata();

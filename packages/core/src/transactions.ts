@@ -1,6 +1,10 @@
 import * as oauth from "oauth4webapi";
+import { MemoryBrokerStore } from "./broker/memory-store.js";
+import type { BrokerStore } from "./broker/store.js";
 import type { ResolvedConfig } from "./config.js";
+import { badRequest, OIDCAuthError, storeUnavailable, tooManyRequests } from "./errors.js";
 import { ExpiringMap } from "./expiring-set.js";
+import { describeError } from "./log.js";
 import { Sealer } from "./seal.js";
 
 /** What a login must remember until its callback or token exchange. */
@@ -29,18 +33,40 @@ function randomId(): string {
 /**
  * The login transaction store. Browser logins keep their transaction in a sealed, httpOnly,
  * SameSite=Lax cookie bound to `state`; native clients keep their own PKCE verifier and are
- * remembered here by code challenge; py-oidc-auth-client (when enabled) gets a sealed blob
- * as the last `|` segment of `state`. Every transaction is single-use and expires.
+ * remembered by code challenge in the broker store (so that the code exchange may reach any
+ * instance; without broker mode, in this process), at most `nativeLoginsPerClient` pending
+ * per client address, never displacing another client's; py-oidc-auth-client (when
+ * enabled) gets a sealed blob as the last `|` segment of `state`. Every transaction is
+ * single-use and expires.
  */
 export class Transactions {
   readonly #config: ResolvedConfig;
   readonly #sealer: Sealer;
   readonly #used = new ExpiringMap<true>(MAX_PENDING);
-  readonly #native = new ExpiringMap<Omit<LoginTransaction, "verifier">>(MAX_PENDING);
+  readonly #nativeStore: () => Promise<BrokerStore>;
+  #lastPurge = Date.now();
 
-  constructor(config: ResolvedConfig, secrets: readonly string[]) {
+  /** `nativeStore`: where native logins wait (the broker store); default this process's memory. */
+  constructor(
+    config: ResolvedConfig,
+    secrets: readonly string[],
+    nativeStore?: () => Promise<BrokerStore>,
+  ) {
     this.#config = config;
     this.#sealer = new Sealer(secrets, "login-transaction");
+    if (nativeStore) {
+      this.#nativeStore = nativeStore;
+    } else {
+      const memory = new MemoryBrokerStore();
+      this.#nativeStore = async () => {
+        // Expired logins leave memory at most a minute late.
+        if (Date.now() - this.#lastPurge > 60_000) {
+          this.#lastPurge = Date.now();
+          await memory.purgeExpired(Math.floor(Date.now() / 1000));
+        }
+        return memory;
+      };
+    }
   }
 
   get ttlSec(): number {
@@ -111,16 +137,49 @@ export class Transactions {
     return expand(await this.#sealer.open(blob));
   }
 
-  /** Remembers a native client's login by its code challenge until its token exchange. */
-  rememberNative(codeChallenge: string, tx: LoginTransaction): void {
-    const { verifier: _ignored, ...rest } = tx;
-    this.#native.add(codeChallenge, rest, Date.now() + this.ttlSec * 1000);
+  /**
+   * Remembers a native client's login by its code challenge until its token exchange. A
+   * challenge already pending is refused (400), so is a client with too many pending (429).
+   */
+  async rememberNative(codeChallenge: string, tx: LoginTransaction, client: string): Promise<void> {
+    const now = Math.floor(Date.now() / 1000);
+    const answer = await this.#onStore((store) =>
+      store.putNativeLogin(
+        {
+          codeChallenge,
+          nonce: tx.nonce,
+          redirectUri: tx.redirectUri,
+          client,
+          expiresAt: now + this.ttlSec,
+        },
+        // Without a known address every client shares one bound: the former global one.
+        client === "" ? MAX_PENDING : this.#config.nativeLoginsPerClient,
+        now,
+      ),
+    );
+    if (answer === "duplicate") {
+      throw badRequest("invalid_request", "A login with this code_challenge is already pending.");
+    }
+    if (answer === "limit") throw tooManyRequests(this.ttlSec);
   }
 
   /** Takes (single use) the native login whose challenge the posted verifier answers. */
   async takeNative(codeVerifier: string): Promise<Omit<LoginTransaction, "verifier"> | undefined> {
     const challenge = await oauth.calculatePKCECodeChallenge(codeVerifier);
-    return this.#native.take(challenge);
+    const now = Math.floor(Date.now() / 1000);
+    const login = await this.#onStore((store) => store.takeNativeLogin(challenge, now));
+    if (!login) return undefined;
+    return { id: challenge, state: "", nonce: login.nonce, redirectUri: login.redirectUri };
+  }
+
+  async #onStore<T>(work: (store: BrokerStore) => Promise<T>): Promise<T> {
+    try {
+      return await work(await this.#nativeStore());
+    } catch (err) {
+      if (err instanceof OIDCAuthError) throw err;
+      this.#config.logger.error("native logins: the store failed", describeError(err));
+      throw storeUnavailable();
+    }
   }
 
   /** Marks a transaction used; false if it already was (replay). */

@@ -218,3 +218,69 @@ describe("unsafe configuration refuses to start", () => {
     );
   });
 });
+
+describe("broker at scale: options", () => {
+  const base = {
+    clientId: "app",
+    discoveryUrl: "https://idp.example.org/.well-known/openid-configuration",
+    brokerMode: true,
+    brokerStoreUrl: "memory://",
+    logger: silentLogger,
+  };
+
+  it("reads trustedIssuers as a list or as JSON entries with a policy", () => {
+    expect(
+      optionsFromEnv({ OIDC_TRUSTED_ISSUERS: "https://a.example.org" }).trustedIssuers,
+    ).toEqual(["https://a.example.org"]);
+    const json =
+      '[{"issuer":"https://py.example.org/api","tokenTypes":["JWT"],"mayAssert":["roles"]}]';
+    const auth = new OIDCAuth({ ...base, ...optionsFromEnv({ OIDC_TRUSTED_ISSUERS: json }) });
+    expect(auth.config.trustedIssuers).toEqual(["https://py.example.org/api"]);
+    expect(auth.config.peerPolicies.get("https://py.example.org/api")).toMatchObject({
+      roles: true,
+      scope: false,
+    });
+  });
+
+  it("gives a peer named by URL the safe default: at+jwt, identity only", () => {
+    const auth = new OIDCAuth({ ...base, trustedIssuers: ["https://b.example.org/"] });
+    const policy = auth.config.peerPolicies.get("https://b.example.org");
+    expect([...(policy?.tokenTypes ?? [])]).toEqual(["at+jwt"]);
+    expect(policy).toMatchObject({ roles: false, scope: false });
+  });
+
+  it("refuses malformed peer policies", () => {
+    for (const trustedIssuers of [
+      [{ issuer: "" }],
+      [{ issuer: "https://p.example.org", mayAssert: ["everything"] }],
+      [{ issuer: "https://p.example.org", tokenTypes: [] }],
+      ["https://p.example.org", { issuer: "https://p.example.org/" }],
+    ]) {
+      expect(() => new OIDCAuth({ ...base, trustedIssuers } as never)).toThrow(ConfigError);
+    }
+  });
+
+  it("reads the session, key and native-login bounds, with safe defaults", () => {
+    const auth = new OIDCAuth(base);
+    expect(auth.config).toMatchObject({
+      sessionMaxAgeSec: 30 * 86400,
+      sessionIdleSec: 7 * 86400,
+      keyReloadSec: 10,
+      nativeLoginsPerClient: 20,
+    });
+    const env = optionsFromEnv({
+      OIDC_SESSION_MAX_AGE_SEC: "3600",
+      OIDC_SESSION_IDLE_SEC: "600",
+      OIDC_KEY_RELOAD_SEC: "5",
+      OIDC_NATIVE_LOGINS_PER_CLIENT: "3",
+    });
+    expect(new OIDCAuth({ ...base, ...env }).config).toMatchObject({
+      sessionMaxAgeSec: 3600,
+      sessionIdleSec: 600,
+      keyReloadSec: 5,
+      nativeLoginsPerClient: 3,
+    });
+    // the former name still sets the absolute lifetime
+    expect(new OIDCAuth({ ...base, brokerSessionTtlSec: 7200 }).config.sessionMaxAgeSec).toBe(7200);
+  });
+});

@@ -1,4 +1,5 @@
 import type { PeerJwksRecord, SigningKeyRecord } from "@oidc-auth/core";
+import { sql } from "drizzle-orm";
 import {
   bigint,
   boolean,
@@ -36,17 +37,43 @@ export const sessions = pgTable(
     subject: text("subject").notNull(),
     refreshHash: text("refresh_hash").notNull().unique(),
     previousHash: text("previous_hash"),
+    /** Every credential hash the session replaced: reuse of any of them revokes it. */
+    retiredHashes: text("retired_hashes").array().notNull().default(sql`'{}'::text[]`),
     rotatedAt: bigint("rotated_at", { mode: "number" }),
     rotationAnswer: text("rotation_answer"),
+    rotationLease: text("rotation_lease"),
+    rotationLeaseUntil: bigint("rotation_lease_until", { mode: "number" }),
     idpRefreshToken: text("idp_refresh_token"),
+    idpAccessToken: text("idp_access_token"),
+    idpAccessExpiresAt: bigint("idp_access_expires_at", { mode: "number" }),
     claims: text("claims").notNull(),
     scope: text("scope").notNull(),
     createdAt: bigint("created_at", { mode: "number" }).notNull(),
     expiresAt: bigint("expires_at", { mode: "number" }).notNull(),
   },
   (t) => [
-    index("oidc_auth_sessions_previous_hash_idx").on(t.previousHash),
+    index("oidc_auth_sessions_retired_hashes_idx").using("gin", t.retiredHashes),
+    index("oidc_auth_sessions_subject_idx").on(t.subject),
     index("oidc_auth_sessions_expires_at_idx").on(t.expiresAt),
+  ],
+);
+
+/**
+ * Native logins (clients that keep their own PKCE verifier) until their code exchange, so
+ * that the exchange may reach any instance. `client` is whom the per-client bound counts.
+ */
+export const nativeLogins = pgTable(
+  "oidc_auth_native_logins",
+  {
+    codeChallenge: text("code_challenge").primaryKey(),
+    nonce: text("nonce").notNull(),
+    redirectUri: text("redirect_uri").notNull(),
+    client: text("client").notNull(),
+    expiresAt: bigint("expires_at", { mode: "number" }).notNull(),
+  },
+  (t) => [
+    index("oidc_auth_native_logins_client_idx").on(t.client, t.expiresAt),
+    index("oidc_auth_native_logins_expires_at_idx").on(t.expiresAt),
   ],
 );
 

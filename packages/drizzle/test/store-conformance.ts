@@ -1,6 +1,8 @@
 import type {
   BrokerStore,
+  NativeLoginRecord,
   PeerJwksRecord,
+  RotationOutcome,
   SessionRecord,
   SigningKeyRecord,
   TokenBucketLimit,
@@ -52,9 +54,14 @@ function session(overrides: Partial<SessionRecord> = {}): SessionRecord {
     subject: `https://idp.example.com|${random()}`,
     refreshHash: hash(),
     previousHash: null,
+    retiredHashes: [],
     rotatedAt: null,
     rotationAnswer: null,
+    rotationLease: null,
+    rotationLeaseUntil: null,
     idpRefreshToken: `sealed.${random()}`,
+    idpAccessToken: null,
+    idpAccessExpiresAt: null,
     claims: JSON.stringify({ sub: "alice", email: "alice@example.com", roles: ["admin"] }),
     scope: "openid profile email offline_access",
     createdAt: 1_700_000_000,
@@ -155,6 +162,31 @@ export function describeBrokerStore(name: string, makeStore: () => Promise<Store
         expect(await store().insertSigningKey(key(4))).toBe(true);
         expect(await store().insertSigningKey(key(4))).toBe(false);
       });
+
+      it("rotateSigningKey inserts and retires every older key in one step", async () => {
+        const fifth = key(5);
+        expect(await store().rotateSigningKey(fifth, 500)).toBe(true);
+        const listed = (await store().listSigningKeys()).sort(byGeneration);
+        expect(listed.map((k) => [k.generation, k.retiredAt])).toEqual([
+          [3, 500],
+          [4, 500],
+          [5, null],
+        ]);
+        expect(listed[2]).toEqual(fifth);
+        // A clash changes nothing, the retirements included.
+        expect(await store().rotateSigningKey(key(5), 600)).toBe(false);
+        expect((await store().listSigningKeys()).find((k) => k.generation === 5)?.retiredAt).toBe(
+          null,
+        );
+      });
+
+      it("10 instances rotating to the same generation at once: one wins, one key active", async () => {
+        const rivals = Array.from({ length: 10 }, () => key(6));
+        const answers = await Promise.all(rivals.map((k) => store().rotateSigningKey(k, 700)));
+        expect(answers.filter(Boolean)).toHaveLength(1);
+        const active = (await store().listSigningKeys()).filter((k) => k.retiredAt === null);
+        expect(active).toEqual([rivals[answers.indexOf(true)]]);
+      });
     });
 
     describe("sessions", () => {
@@ -165,14 +197,18 @@ export function describeBrokerStore(name: string, makeStore: () => Promise<Store
         expect(await store().findSessionByRefreshHash(s.refreshHash)).toEqual(s);
       });
 
-      it("finds a session by the hash of the credential it replaced", async () => {
+      it("finds a session by the hash of any credential it replaced", async () => {
+        const older = [hash(), hash(), hash()];
         const s = session({
-          previousHash: hash(),
+          previousHash: older[2] as string,
+          retiredHashes: older,
           rotatedAt: 1_700_000_100,
           rotationAnswer: "sealed.answer",
+          idpAccessToken: `sealed.${random()}`,
+          idpAccessExpiresAt: 1_700_000_400,
         });
         await store().createSession(s);
-        expect(await store().findSessionByRefreshHash(s.previousHash as string)).toEqual(s);
+        for (const h of older) expect(await store().findSessionByRefreshHash(h)).toEqual(s);
       });
 
       it("answers undefined for an unknown id or hash", async () => {
@@ -205,7 +241,8 @@ export function describeBrokerStore(name: string, makeStore: () => Promise<Store
         const expected = { ...s, ...changes };
         expect(await store().getSession(s.id)).toEqual(expected);
         expect(await store().findSessionByRefreshHash(next)).toEqual(expected);
-        expect(await store().findSessionByRefreshHash(s.refreshHash)).toEqual(expected);
+        // Only a completed rotation retires a credential.
+        expect(await store().findSessionByRefreshHash(s.refreshHash)).toBeUndefined();
 
         // Only the fields named change; undefined ones are left alone.
         expect(
@@ -275,7 +312,8 @@ export function describeBrokerStore(name: string, makeStore: () => Promise<Store
       });
 
       it("deleteSession removes a session; deleting again or an unknown id is fine", async () => {
-        const s = session({ previousHash: hash() });
+        const retired = hash();
+        const s = session({ previousHash: retired, retiredHashes: [retired] });
         const other = session();
         await store().createSession(s);
         await store().createSession(other);
@@ -297,6 +335,176 @@ export function describeBrokerStore(name: string, makeStore: () => Promise<Store
         for (const s of alive) expect(await store().getSession(s.id)).toEqual(s);
         expect(await store().purgeExpired(200)).toBe(0);
         expect(await store().purgeExpired(300)).toBe(2);
+      });
+    });
+
+    describe("rotation: lease, one conditional update, the credential chain", () => {
+      const T = 1_800_000_000;
+      const outcome = (overrides: Partial<RotationOutcome> = {}): RotationOutcome => ({
+        refreshHash: hash(),
+        rotatedAt: T + 5,
+        rotationAnswer: "sealed.answer",
+        idpRefreshToken: `sealed.${random()}`,
+        idpAccessToken: null,
+        idpAccessExpiresAt: null,
+        claims: JSON.stringify({ sub: "alice", name: UNICODE }),
+        scope: "openid",
+        expiresAt: FUTURE - 1,
+        ...overrides,
+      });
+
+      it("claims the lease once; a held lease refuses others until it runs out", async () => {
+        const s = session();
+        await store().createSession(s);
+        expect(await store().claimRotation(s.id, s.refreshHash, "a", T + 30, T)).toBe(true);
+        expect(await store().claimRotation(s.id, s.refreshHash, "b", T + 30, T + 10)).toBe(false);
+        expect(await store().claimRotation(s.id, hash(), "b", T + 99, T + 50)).toBe(false);
+        expect(await store().claimRotation(random(), s.refreshHash, "b", T + 99, T)).toBe(false);
+        // Ran out: the next claim wins.
+        expect(await store().claimRotation(s.id, s.refreshHash, "c", T + 60, T + 30)).toBe(true);
+        expect(await store().getSession(s.id)).toEqual({
+          ...s,
+          rotationLease: "c",
+          rotationLeaseUntil: T + 60,
+        });
+      });
+
+      it("20 concurrent claims: exactly one holds the lease", async () => {
+        const s = session();
+        await store().createSession(s);
+        const answers = await Promise.all(
+          Array.from({ length: 20 }, (_, i) =>
+            store().claimRotation(s.id, s.refreshHash, `lease-${i}`, T + 30, T),
+          ),
+        );
+        expect(answers.filter(Boolean)).toHaveLength(1);
+        expect((await store().getSession(s.id))?.rotationLease).toBe(
+          `lease-${answers.indexOf(true)}`,
+        );
+      });
+
+      it("releaseRotation gives back only the caller's own lease", async () => {
+        const s = session();
+        await store().createSession(s);
+        await store().claimRotation(s.id, s.refreshHash, "mine", T + 30, T);
+        await store().releaseRotation(s.id, "someone-else");
+        expect((await store().getSession(s.id))?.rotationLease).toBe("mine");
+        await store().releaseRotation(s.id, "mine");
+        expect(await store().getSession(s.id)).toEqual(s);
+        expect(await store().claimRotation(s.id, s.refreshHash, "next", T + 30, T)).toBe(true);
+      });
+
+      it("completeRotation replaces the credential, retires the old one and clears the lease", async () => {
+        const s = session();
+        await store().createSession(s);
+        await store().claimRotation(s.id, s.refreshHash, "lease", T + 30, T);
+        const first = outcome();
+        expect(await store().completeRotation(s.id, s.refreshHash, "lease", first)).toBe(true);
+        const after = {
+          ...s,
+          ...first,
+          previousHash: s.refreshHash,
+          retiredHashes: [s.refreshHash],
+          rotationLease: null,
+          rotationLeaseUntil: null,
+        };
+        expect(await store().getSession(s.id)).toEqual(after);
+        expect(await store().findSessionByRefreshHash(first.refreshHash)).toEqual(after);
+        expect(await store().findSessionByRefreshHash(s.refreshHash)).toEqual(after);
+
+        // Two more rotations: every retired credential still finds the session.
+        let current = first.refreshHash;
+        const chain = [s.refreshHash];
+        for (const lease of ["l2", "l3"]) {
+          await store().claimRotation(s.id, current, lease, T + 30, T);
+          const next = outcome({ idpAccessToken: `sealed.${random()}`, idpAccessExpiresAt: T + 9 });
+          expect(await store().completeRotation(s.id, current, lease, next)).toBe(true);
+          chain.push(current);
+          current = next.refreshHash;
+        }
+        const last = await store().getSession(s.id);
+        expect(last?.retiredHashes).toEqual(chain);
+        expect(last?.previousHash).toBe(chain[2]);
+        for (const h of chain) expect((await store().findSessionByRefreshHash(h))?.id).toBe(s.id);
+      });
+
+      it("completeRotation without the lease, or for a replaced credential, changes nothing", async () => {
+        const s = session();
+        await store().createSession(s);
+        expect(
+          await store().completeRotation(s.id, s.refreshHash, "never-claimed", outcome()),
+        ).toBe(false);
+        await store().claimRotation(s.id, s.refreshHash, "lease", T + 30, T);
+        const held = await store().getSession(s.id);
+        expect(await store().completeRotation(s.id, s.refreshHash, "other", outcome())).toBe(false);
+        expect(await store().completeRotation(s.id, hash(), "lease", outcome())).toBe(false);
+        expect(await store().getSession(s.id)).toEqual(held);
+      });
+
+      it("deleteSessionsOfSubject removes every session of that subject and no other", async () => {
+        const subject = `https://idp.example.com|${random()}`;
+        const mine = [session({ subject }), session({ subject })];
+        const other = session();
+        for (const s of [...mine, other]) await store().createSession(s);
+        expect(await store().deleteSessionsOfSubject(subject)).toBe(2);
+        for (const s of mine) expect(await store().getSession(s.id)).toBeUndefined();
+        expect(await store().getSession(other.id)).toEqual(other);
+        expect(await store().deleteSessionsOfSubject(subject)).toBe(0);
+      });
+    });
+
+    describe("native logins", () => {
+      const T = 1_850_000_000;
+      const login = (overrides: Partial<NativeLoginRecord> = {}): NativeLoginRecord => ({
+        codeChallenge: hash().slice(0, 43),
+        nonce: random(),
+        redirectUri: "http://127.0.0.1:8765/callback",
+        client: `10.0.0.${Math.floor(Math.random() * 250)}|${random()}`,
+        expiresAt: T + 600,
+        ...overrides,
+      });
+
+      it("stores a login and takes it exactly once", async () => {
+        const l = login();
+        expect(await store().putNativeLogin(l, 5, T)).toBe("stored");
+        expect(await store().takeNativeLogin(l.codeChallenge, T + 1)).toEqual(l);
+        expect(await store().takeNativeLogin(l.codeChallenge, T + 1)).toBeUndefined();
+      });
+
+      it("refuses a second pending login with the same challenge", async () => {
+        const l = login();
+        expect(await store().putNativeLogin(l, 5, T)).toBe("stored");
+        expect(await store().putNativeLogin({ ...l, nonce: "other", client: "x" }, 5, T)).toBe(
+          "duplicate",
+        );
+        expect(await store().takeNativeLogin(l.codeChallenge, T)).toEqual(l);
+      });
+
+      it("bounds the pending logins of one client without touching other clients'", async () => {
+        const client = `flood|${random()}`;
+        const victim = login();
+        await store().putNativeLogin(victim, 3, T);
+        const answers = [];
+        for (let i = 0; i < 5; i++)
+          answers.push(await store().putNativeLogin(login({ client }), 3, T));
+        expect(answers).toEqual(["stored", "stored", "stored", "limit", "limit"]);
+        expect(await store().takeNativeLogin(victim.codeChallenge, T)).toEqual(victim);
+      });
+
+      it("expired logins are not taken, do not count, and are purged", async () => {
+        const client = `expiring|${random()}`;
+        const old = login({ client, expiresAt: T + 10 });
+        await store().putNativeLogin(old, 1, T);
+        expect(await store().putNativeLogin(login({ client }), 1, T + 5)).toBe("limit");
+        expect(await store().putNativeLogin(login({ client }), 1, T + 10)).toBe("stored");
+        // The same challenge may start again once its login expired.
+        expect(await store().putNativeLogin({ ...old, expiresAt: T + 700 }, 5, T + 10)).toBe(
+          "stored",
+        );
+        const stale = login({ expiresAt: T + 20 });
+        await store().putNativeLogin(stale, 5, T);
+        await store().purgeExpired(T + 20);
+        expect(await store().takeNativeLogin(stale.codeChallenge, T)).toBeUndefined();
       });
     });
 
@@ -459,9 +667,14 @@ export function describeBrokerStore(name: string, makeStore: () => Promise<Store
         const previous = `${hash()}-${UNICODE}`;
         const withAll = session({
           previousHash: previous,
+          retiredHashes: [`${hash()}-"{,}"\\`, previous],
           rotatedAt: 2_147_483_648,
           rotationAnswer: UNICODE,
+          rotationLease: UNICODE,
+          rotationLeaseUntil: 9_007_199_254,
           idpRefreshToken: LONG,
+          idpAccessToken: LONG,
+          idpAccessExpiresAt: 4_102_444_800,
         });
         await store().createSession(withAll);
         expect(await store().findSessionByRefreshHash(previous)).toEqual(withAll);

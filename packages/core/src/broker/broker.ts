@@ -6,7 +6,6 @@ import { badRequest, OIDCAuthError, storeUnavailable } from "../errors.js";
 import { describeError } from "../log.js";
 import type { IdentityProvider } from "../provider.js";
 import type { TokenAnswer } from "../responses.js";
-import { Sealer } from "../seal.js";
 import type { KeysRemovedListener } from "../token-cache.js";
 import type { AccessTokenVerifier } from "../verify.js";
 import { AtRest } from "./at-rest.js";
@@ -14,46 +13,18 @@ import { PeerKeys } from "./federation.js";
 import type { BrokerIdentity } from "./identity.js";
 import { identityFromTokens } from "./identity.js";
 import { SigningKeys } from "./keys.js";
-import { MemoryBrokerStore } from "./memory-store.js";
+import { lazyStoreProxy, openStore } from "./open-store.js";
+import {
+  idpAccessExpiry,
+  now,
+  SessionRotation,
+  sessionExpiry,
+  sha256Hex,
+  tokenAnswer,
+  verifyIdTokenSignature,
+} from "./rotation.js";
 import type { BrokerStore, SessionRecord } from "./store.js";
 import { BrokerTokenVerifier } from "./verify.js";
-
-const now = () => Math.floor(Date.now() / 1000);
-const encoder = new TextEncoder();
-
-async function sha256Hex(text: string): Promise<string> {
-  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", encoder.encode(text)));
-  return Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
-}
-
-/** Opens the store named by configuration. Postgres and PGlite live in @oidc-auth/drizzle. */
-async function openStore(config: ResolvedConfig): Promise<BrokerStore> {
-  if (config.brokerStore) {
-    const store =
-      typeof config.brokerStore === "function" ? await config.brokerStore() : config.brokerStore;
-    await store.setup();
-    return store;
-  }
-  const url = config.brokerStoreUrl;
-  if (url === "memory://") return new MemoryBrokerStore();
-  // A specifier in a variable keeps bundlers of edge apps from pulling database drivers in.
-  const drizzlePackage = "@oidc-auth/drizzle";
-  let module: {
-    createBrokerStore(url: string | undefined, opts: { appName: string }): Promise<BrokerStore>;
-  };
-  try {
-    module = await import(
-      /* webpackIgnore: true */ /* turbopackIgnore: true */ /* @vite-ignore */ drizzlePackage
-    );
-  } catch (err) {
-    const code = (err as { code?: unknown }).code;
-    if (code !== "ERR_MODULE_NOT_FOUND" && code !== "MODULE_NOT_FOUND") throw err;
-    throw new Error(
-      `broker store ${url ? "URL" : "default (embedded PGlite)"} needs the package @oidc-auth/drizzle: install it, or set brokerStoreUrl "memory://" or pass brokerStore`,
-    );
-  }
-  return module.createBrokerStore(url, { appName: config.appName });
-}
 
 /**
  * Broker mode: after a login at the IdP, the broker keeps the IdP session server-side and
@@ -67,11 +38,11 @@ export class Broker {
   readonly #idpVerifier: AccessTokenVerifier;
   readonly #rolePaths: string[];
   readonly #idpTokens: AtRest;
+  readonly #idpAccessTokens: AtRest;
+  readonly #rotation: SessionRotation;
   readonly keys: SigningKeys;
   readonly verifier: BrokerTokenVerifier;
   #store: Promise<BrokerStore> | undefined;
-  /** In-process single flight: concurrent refreshes of one credential share one rotation. */
-  readonly #refreshing = new Map<string, Promise<TokenAnswer>>();
 
   constructor(
     config: ResolvedConfig,
@@ -90,6 +61,7 @@ export class Broker {
       );
     }
     this.#idpTokens = new AtRest(secrets, "idp-refresh-token");
+    this.#idpAccessTokens = new AtRest(secrets, "idp-access-token");
     const storeRef = () => this.store();
     const lazyStore = lazyStoreProxy(storeRef);
     this.keys = new SigningKeys({
@@ -98,7 +70,10 @@ export class Broker {
       algorithm: config.brokerAlgorithm,
       retentionSec: config.brokerTokenTtlSec + config.clockToleranceSec,
       rotationIntervalSec: config.keyRotationIntervalSec,
-      reloadCooldownMs: config.jwksCooldownMs,
+      // A sibling instance's new key is asked for at once (at most once a second): the store
+      // is ours, unlike an IdP that the cooldown protects.
+      reloadCooldownMs: Math.min(config.jwksCooldownMs, 1000),
+      reloadIntervalMs: config.keyReloadSec * 1000,
       logger: config.logger,
       onKeysRemoved,
     });
@@ -108,6 +83,17 @@ export class Broker {
       this.keys,
       new PeerKeys(config, storeRef, onKeysRemoved),
     );
+    this.#rotation = new SessionRotation({
+      config,
+      provider,
+      idpVerifier,
+      rolePaths: this.#rolePaths,
+      idpRefreshTokens: this.#idpTokens,
+      idpAccessTokens: this.#idpAccessTokens,
+      db: (work) => this.#db(work),
+      mint: (identity, scope, sessionId) => this.mint(identity, scope, sessionId),
+      endSession: (session) => this.#endSession(session),
+    });
   }
 
   /** The store, opened on first use; a failure is retried on the next call. */
@@ -182,6 +168,7 @@ export class Broker {
 
   /** After a successful login at the IdP (code or device): a new session and its tokens. */
   async login(tokens: oauth.TokenEndpointResponse): Promise<TokenAnswer> {
+    await verifyIdTokenSignature(this.#config, this.#idpVerifier, tokens);
     const identity = await identityFromTokens(
       tokens,
       this.#provider,
@@ -193,185 +180,61 @@ export class Broker {
     const scope = tokens.scope ?? this.#config.scopes.join(" ");
     const credential = oauth.generateRandomState();
     const created = now();
+    // Without an IdP refresh token the IdP's access token is what revalidates the session.
+    const withoutRefresh = !tokens.refresh_token;
+    const idpAccessExpiresAt = withoutRefresh ? idpAccessExpiry(this.#config, tokens) : null;
     const session: SessionRecord = {
       id: crypto.randomUUID(),
       subject: identity.sub,
       refreshHash: await sha256Hex(credential),
       previousHash: null,
+      retiredHashes: [],
       rotatedAt: null,
       rotationAnswer: null,
+      rotationLease: null,
+      rotationLeaseUntil: null,
       idpRefreshToken: tokens.refresh_token
         ? await this.#idpTokens.encrypt(tokens.refresh_token)
         : null,
+      idpAccessToken: withoutRefresh
+        ? await this.#idpAccessTokens.encrypt(tokens.access_token)
+        : null,
+      idpAccessExpiresAt,
       claims: JSON.stringify(identity),
       scope,
       createdAt: created,
-      expiresAt: created + this.#config.brokerSessionTtlSec,
+      expiresAt: sessionExpiry(
+        this.#config,
+        created,
+        created,
+        withoutRefresh ? idpAccessExpiresAt : undefined,
+      ),
     };
     await this.#db((store) => store.createSession(session));
     this.#purgeNowAndThen();
     const { token, expiresIn } = await this.mint(identity, scope, session.id);
-    return answer(token, expiresIn, scope, credential, session.expiresAt);
+    return tokenAnswer(token, expiresIn, scope, credential, session.expiresAt);
   }
 
   /**
-   * Refresh with a broker refresh credential. Concurrent refreshes of one credential share
-   * one rotation and one IdP call; a replaced credential used again revokes the session; a
-   * transient IdP or store failure is a 503 and keeps the session as it was.
+   * Refresh with a broker refresh credential (see {@link SessionRotation}): concurrent
+   * refreshes of one credential share one rotation and one IdP call, on any instance; any
+   * replaced credential used again revokes the session; a transient IdP or store failure
+   * is a 503 and keeps the session as it was.
    */
-  async refresh(credential: string): Promise<TokenAnswer> {
-    if (credential.length > 256) throw invalidGrant();
-    const hash = await sha256Hex(credential);
-    const running = this.#refreshing.get(hash);
-    if (running) return running;
-    const work = this.#refresh(credential, hash).finally(() => this.#refreshing.delete(hash));
-    this.#refreshing.set(hash, work);
-    return work;
+  refresh(credential: string): Promise<TokenAnswer> {
+    return this.#rotation.refresh(credential);
   }
 
-  async #refresh(credential: string, hash: string): Promise<TokenAnswer> {
-    const deadline = Date.now() + this.#config.timeoutMs + 5000;
-    for (;;) {
-      const session = await this.#db((store) => store.findSessionByRefreshHash(hash));
-      if (!session) throw invalidGrant();
-      if (session.expiresAt <= now()) {
-        await this.#db((store) => store.deleteSession(session.id));
-        throw invalidGrant();
-      }
-      if (session.refreshHash === hash) {
-        const result = await this.#rotate(session, credential, hash);
-        if (result) return result;
-        continue; // another instance rotated first: look again
-      }
-      // The credential was replaced. Overlapping refreshes (another instance is rotating
-      // right now) or, within the configured grace, a retry get the same answer.
-      const inFlight = session.rotationAnswer === null;
-      const grace = this.#config.refreshReuseGraceSec;
-      const withinGrace =
-        grace > 0 && session.rotatedAt !== null && now() - session.rotatedAt <= grace;
-      if (session.rotationAnswer && withinGrace) {
-        const shared = await new Sealer([credential], "rotation-answer").open(
-          session.rotationAnswer,
-        );
-        if (shared) return shared as unknown as TokenAnswer;
-      }
-      if (inFlight && Date.now() < deadline) {
-        await new Promise((r) => setTimeout(r, 100));
-        const latest = await this.#db((store) => store.getSession(session.id));
-        if (latest?.rotationAnswer && latest.previousHash === hash) {
-          const shared = await new Sealer([credential], "rotation-answer").open(
-            latest.rotationAnswer,
-          );
-          if (shared) return shared as unknown as TokenAnswer;
-        }
-        continue;
-      }
-      this.#config.logger.warn("refresh credential reused: session revoked", {
-        session: session.id,
-      });
-      await this.#db((store) => store.deleteSession(session.id));
-      await this.#revokeAtIdp(session);
-      throw invalidGrant();
-    }
+  /** Ends a session: deleted here, its refresh token revoked at the IdP. */
+  async #endSession(session: SessionRecord): Promise<void> {
+    await this.#db((store) => store.deleteSession(session.id));
+    await this.#revokeAtIdp(session);
   }
 
-  /** One rotation: claim the row, ask the IdP, store the outcome. undefined if the claim was lost. */
-  async #rotate(
-    session: SessionRecord,
-    credential: string,
-    hash: string,
-  ): Promise<TokenAnswer | undefined> {
-    const next = oauth.generateRandomState();
-    const nextHash = await sha256Hex(next);
-    const claimed = await this.#db((store) =>
-      store.updateSession(session.id, hash, {
-        refreshHash: nextHash,
-        previousHash: hash,
-        rotatedAt: now(),
-        rotationAnswer: null,
-      }),
-    );
-    if (!claimed) return undefined;
-    const rollback = () =>
-      this.#db((store) =>
-        store.updateSession(session.id, nextHash, {
-          refreshHash: hash,
-          previousHash: session.previousHash,
-          rotatedAt: session.rotatedAt,
-          rotationAnswer: session.rotationAnswer,
-        }),
-      ).catch((err) =>
-        this.#config.logger.error("could not roll back a refresh", describeError(err)),
-      );
-
-    let identity = JSON.parse(session.claims) as BrokerIdentity;
-    let idpRefreshToken = session.idpRefreshToken;
-    let scope = session.scope;
-    if (session.idpRefreshToken) {
-      const idpToken = await this.#idpTokens.decrypt(session.idpRefreshToken);
-      if (idpToken === undefined) {
-        await rollback();
-        this.#config.logger.error(
-          "an IdP refresh token cannot be decrypted with the configured secrets",
-        );
-        throw storeUnavailable();
-      }
-      let tokens: oauth.TokenEndpointResponse;
-      try {
-        tokens = await this.#provider.refresh(idpToken);
-      } catch (err) {
-        if (err instanceof OIDCAuthError && err.status < 500) {
-          // The IdP says this login is over.
-          await this.#db((store) => store.deleteSession(session.id));
-          throw invalidGrant();
-        }
-        await rollback();
-        throw err instanceof OIDCAuthError ? err : storeUnavailable();
-      }
-      const refreshed = await identityFromTokens(
-        tokens,
-        this.#provider,
-        this.#idpVerifier,
-        this.#rolePaths,
-      ).catch(() => undefined);
-      if (refreshed && refreshed.sub === identity.sub) identity = refreshed;
-      if (tokens.refresh_token)
-        idpRefreshToken = await this.#idpTokens.encrypt(tokens.refresh_token);
-      if (tokens.scope) scope = tokens.scope;
-    }
-    let minted: { token: string; expiresIn: number };
-    try {
-      minted = await this.mint(identity, scope, session.id);
-    } catch (err) {
-      await rollback();
-      throw err;
-    }
-    const result = answer(minted.token, minted.expiresIn, scope, next, session.expiresAt);
-    const sealed = await new Sealer([credential], "rotation-answer").seal({ ...result }, 120);
-    const saved = await this.#saveRotation(session.id, nextHash, {
-      idpRefreshToken,
-      claims: JSON.stringify(identity),
-      scope,
-      rotationAnswer: sealed,
-    });
-    if (!saved) throw storeUnavailable();
-    return result;
-  }
-
-  /** Stores a rotation's outcome, retrying briefly: the IdP may already have rotated its token. */
-  async #saveRotation(
-    id: string,
-    hash: string,
-    changes: Parameters<BrokerStore["updateSession"]>[2],
-  ) {
-    for (let attempt = 0; attempt < 3; attempt++) {
-      try {
-        return await this.#db((store) => store.updateSession(id, hash, changes));
-      } catch {
-        await new Promise((r) => setTimeout(r, 200 * (attempt + 1)));
-      }
-    }
-    return false;
+  /** Ends every session of a user (all their logins); answers how many. */
+  async revokeSubject(subject: string): Promise<number> {
+    return this.#db((store) => store.deleteSessionsOfSubject(subject));
   }
 
   /** Revokes the session a broker token or refresh credential belongs to (logout). */
@@ -386,9 +249,7 @@ export class Broker {
       if (session && session.subject !== input.token.sub) session = undefined;
     }
     if (!session) return false;
-    const id = session.id;
-    await this.#db((store) => store.deleteSession(id));
-    await this.#revokeAtIdp(session);
+    await this.#endSession(session);
     return true;
   }
 
@@ -443,40 +304,4 @@ const SESSION_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12
 /** Identifiers are validated before they reach the store. */
 function isSessionId(value: unknown): value is string {
   return typeof value === "string" && SESSION_ID.test(value);
-}
-
-/** RFC 6749 §5.2: `invalid_grant` is a 400, like every error of the token endpoint but `invalid_client`. */
-function invalidGrant(): OIDCAuthError {
-  return badRequest("invalid_grant", "The refresh token is invalid, expired or revoked.");
-}
-
-function answer(
-  token: string,
-  expiresIn: number,
-  scope: string,
-  refresh: string,
-  refreshExpires: number,
-): TokenAnswer {
-  const t = now();
-  return {
-    access_token: token,
-    token_type: "Bearer",
-    expires: t + expiresIn,
-    expires_in: expiresIn,
-    refresh_token: refresh,
-    refresh_expires: refreshExpires,
-    scope,
-  };
-}
-
-/** A store whose every method waits for the real store to open. */
-function lazyStoreProxy(open: () => Promise<BrokerStore>): BrokerStore {
-  return new Proxy({} as BrokerStore, {
-    get:
-      (_target, method: keyof BrokerStore) =>
-      async (...args: unknown[]) => {
-        const store = await open();
-        return (store[method] as (...a: unknown[]) => Promise<unknown>).apply(store, args);
-      },
-  });
 }

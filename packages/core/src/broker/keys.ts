@@ -27,6 +27,11 @@ export interface SigningKeysOptions {
   rotationIntervalSec: number | undefined;
   /** Minimum time between two reloads from the store for an unknown kid. */
   reloadCooldownMs: number;
+  /**
+   * How old the keys held in memory may get before they are reread from the store: the
+   * bound within which a rotation on another instance is signed with and published here.
+   */
+  reloadIntervalMs: number;
   logger: Logger;
   /** Told the kids a reload no longer publishes (to drop tokens verified with them). */
   onKeysRemoved?: KeysRemovedListener | undefined;
@@ -61,7 +66,9 @@ export class SigningKeySealedError extends Error {
  * N instances racing on an empty store agree on the one that was inserted first. Rotation
  * inserts the next generation and retires the previous ones, which stay in the JWKS until
  * the tokens they signed have expired. Verification of own tokens uses keys held in
- * memory; an unknown kid reloads from the store at most once per cooldown.
+ * memory; an unknown kid reloads from the store at most once per cooldown. Keys held
+ * longer than the reload interval are reread before signing or publishing, so that a
+ * rotation on any instance sharing the store reaches this one within that interval.
  */
 export class SigningKeys {
   readonly #options: SigningKeysOptions;
@@ -78,6 +85,7 @@ export class SigningKeys {
   /** The active key, generated on first use. */
   async active(): Promise<ActiveKey> {
     if (!this.#active) await this.#load();
+    else if (this.#stale()) await this.#refresh();
     if (!this.#active) await this.#insertGeneration(1);
     const active = this.#active as ActiveKey | undefined;
     if (!active) throw new Error("no signing key after generation");
@@ -90,9 +98,26 @@ export class SigningKeys {
 
   /** Inserts a new key generation and makes it active (another instance may win the race). */
   async rotate(): Promise<{ kid: string }> {
+    await this.#load(); // the newest generation, whoever rotated last
     const current = await this.active();
     await this.#insertGeneration(current.generation + 1);
     return { kid: (this.#active as ActiveKey).kid };
+  }
+
+  #stale(): boolean {
+    return Date.now() - this.#lastLoad >= this.#options.reloadIntervalMs;
+  }
+
+  /** Rereads stale keys; a store that fails meanwhile leaves the keys held in memory in use. */
+  async #refresh(): Promise<void> {
+    try {
+      await this.#load();
+    } catch (err) {
+      this.#options.logger.warn(
+        "could not reread the broker's keys; signing with the ones held",
+        describeError(err),
+      );
+    }
   }
 
   /** The public keys to publish: the active one and retired ones still within retention. */
@@ -109,7 +134,17 @@ export class SigningKeys {
     const kid = header.kid;
     const unknown = kid !== undefined && !this.#records.some((r) => r.kid === kid);
     const cooled = Date.now() - this.#lastLoad >= this.#options.reloadCooldownMs;
-    if (!this.#publicSet || (unknown && cooled)) {
+    if (this.#publicSet && !unknown && this.#stale()) {
+      // Retirements elsewhere arrive within the interval too; not on the hot path's time.
+      void this.#refresh();
+    }
+    if (this.#publicSet && unknown && !cooled) {
+      // Maybe a sibling instance's brand-new key: wait out the (short) cooldown and reread,
+      // rather than refuse a token that is valid. Waiters share one reread.
+      const wait = this.#options.reloadCooldownMs - (Date.now() - this.#lastLoad);
+      await new Promise((r) => setTimeout(r, Math.max(0, wait)));
+      if (!this.#records.some((r) => r.kid === kid)) await this.#refresh();
+    } else if (!this.#publicSet || (unknown && cooled)) {
       try {
         await this.#load();
       } catch (err) {
@@ -181,7 +216,7 @@ export class SigningKeys {
     const kid = await calculateJwkThumbprint(publicJwk);
     Object.assign(publicJwk, { kid, alg, use: "sig" });
     const privateJwk = await exportJWK(privateKey);
-    const inserted = await this.#options.store.insertSigningKey({
+    const record: SigningKeyRecord = {
       kid,
       generation,
       alg,
@@ -189,11 +224,13 @@ export class SigningKeys {
       privateKey: await this.#options.atRest.encrypt(JSON.stringify(privateJwk)),
       createdAt: now(),
       retiredAt: null,
-    });
-    if (inserted) {
-      await this.#options.store.retireSigningKeys(generation, now());
-      this.#options.logger.info("broker signing key created", { kid, generation });
-    }
+    };
+    // Insert and retire in one atomic step: no instance ever reads two active keys or none.
+    const inserted =
+      generation === 1
+        ? await this.#options.store.insertSigningKey(record)
+        : await this.#options.store.rotateSigningKey(record, now());
+    if (inserted) this.#options.logger.info("broker signing key created", { kid, generation });
     await this.#load();
   }
 }

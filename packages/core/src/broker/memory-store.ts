@@ -2,7 +2,9 @@ import type { TokenBucketLimit, TokenBucketState, TokenTaken } from "../token-bu
 import { fullAt, takeToken } from "../token-bucket.js";
 import type {
   BrokerStore,
+  NativeLoginRecord,
   PeerJwksRecord,
+  RotationOutcome,
   SessionChanges,
   SessionRecord,
   SigningKeyRecord,
@@ -15,7 +17,7 @@ import type {
  * Every value goes in and comes out as a copy (`structuredClone`), so callers cannot change
  * stored state by mutating an object they passed or received. Each method does its
  * check-and-set synchronously, so concurrent calls cannot interleave inside one: that is
- * what makes {@link updateSession} and {@link insertSigningKey} atomic.
+ * what makes {@link updateSession}, {@link completeRotation} and {@link rotateSigningKey} atomic.
  */
 export class MemoryBrokerStore implements BrokerStore {
   readonly location = "memory://";
@@ -23,9 +25,10 @@ export class MemoryBrokerStore implements BrokerStore {
   readonly #generations = new Map<number, string>(); // generation -> kid
   readonly #sessions = new Map<string, SessionRecord>(); // by id
   readonly #byRefreshHash = new Map<string, string>(); // refreshHash -> id (unique)
-  readonly #byPreviousHash = new Map<string, Set<string>>(); // previousHash -> ids
+  readonly #byRetiredHash = new Map<string, string>(); // any retired hash -> id
   readonly #peers = new Map<string, PeerJwksRecord>(); // by issuer
   readonly #buckets = new Map<string, TokenBucketState & { fullAt: number }>(); // by key
+  readonly #nativeLogins = new Map<string, NativeLoginRecord>(); // by code challenge
 
   async setup(): Promise<void> {}
 
@@ -37,6 +40,19 @@ export class MemoryBrokerStore implements BrokerStore {
 
   async insertSigningKey(key: SigningKeyRecord): Promise<boolean> {
     if (this.#generations.has(key.generation) || this.#keys.has(key.kid)) return false;
+    const copy = structuredClone(key);
+    this.#keys.set(copy.kid, copy);
+    this.#generations.set(copy.generation, copy.kid);
+    return true;
+  }
+
+  async rotateSigningKey(key: SigningKeyRecord, retiredAt: number): Promise<boolean> {
+    // Synchronous from check to retire: no other call runs in between.
+    if (this.#generations.has(key.generation) || this.#keys.has(key.kid)) return false;
+    for (const other of this.#keys.values()) {
+      if (other.generation < key.generation && other.retiredAt === null)
+        other.retiredAt = retiredAt;
+    }
     const copy = structuredClone(key);
     this.#keys.set(copy.kid, copy);
     this.#generations.set(copy.generation, copy.kid);
@@ -72,8 +88,7 @@ export class MemoryBrokerStore implements BrokerStore {
   }
 
   async findSessionByRefreshHash(hash: string): Promise<SessionRecord | undefined> {
-    const id =
-      this.#byRefreshHash.get(hash) ?? this.#byPreviousHash.get(hash)?.values().next().value;
+    const id = this.#byRefreshHash.get(hash) ?? this.#byRetiredHash.get(hash);
     const session = id === undefined ? undefined : this.#sessions.get(id);
     return session && structuredClone(session);
   }
@@ -100,6 +115,95 @@ export class MemoryBrokerStore implements BrokerStore {
     return true;
   }
 
+  async claimRotation(
+    id: string,
+    currentHash: string,
+    lease: string,
+    leaseUntil: number,
+    now: number,
+  ): Promise<boolean> {
+    const session = this.#sessions.get(id);
+    if (!session || session.refreshHash !== currentHash) return false;
+    if (session.rotationLeaseUntil !== null && session.rotationLeaseUntil > now) return false;
+    session.rotationLease = lease;
+    session.rotationLeaseUntil = leaseUntil;
+    return true;
+  }
+
+  async releaseRotation(id: string, lease: string): Promise<void> {
+    const session = this.#sessions.get(id);
+    if (session?.rotationLease !== lease) return;
+    session.rotationLease = null;
+    session.rotationLeaseUntil = null;
+  }
+
+  async completeRotation(
+    id: string,
+    currentHash: string,
+    lease: string,
+    outcome: RotationOutcome,
+  ): Promise<boolean> {
+    const current = this.#sessions.get(id);
+    if (!current || current.refreshHash !== currentHash || current.rotationLease !== lease) {
+      return false;
+    }
+    if (
+      this.#byRefreshHash.has(outcome.refreshHash) ||
+      this.#byRetiredHash.has(outcome.refreshHash)
+    ) {
+      throw new Error("a session with this refresh hash exists");
+    }
+    const next: SessionRecord = {
+      ...current,
+      ...structuredClone(outcome),
+      previousHash: currentHash,
+      retiredHashes: [...current.retiredHashes, currentHash],
+      rotationLease: null,
+      rotationLeaseUntil: null,
+    };
+    this.#unindex(current);
+    this.#sessions.set(id, next);
+    this.#index(next);
+    return true;
+  }
+
+  async deleteSessionsOfSubject(subject: string): Promise<number> {
+    let deleted = 0;
+    for (const session of [...this.#sessions.values()]) {
+      if (session.subject !== subject) continue;
+      this.#unindex(session);
+      this.#sessions.delete(session.id);
+      deleted++;
+    }
+    return deleted;
+  }
+
+  async putNativeLogin(
+    login: NativeLoginRecord,
+    maxPerClient: number,
+    now: number,
+  ): Promise<"stored" | "duplicate" | "limit"> {
+    const existing = this.#nativeLogins.get(login.codeChallenge);
+    if (existing && existing.expiresAt > now) return "duplicate";
+    let pending = 0;
+    for (const other of this.#nativeLogins.values()) {
+      if (other.client === login.client && other.expiresAt > now) pending++;
+    }
+    if (pending >= maxPerClient) return "limit";
+    this.#nativeLogins.set(login.codeChallenge, structuredClone(login));
+    return "stored";
+  }
+
+  async takeNativeLogin(
+    codeChallenge: string,
+    now: number,
+  ): Promise<NativeLoginRecord | undefined> {
+    const login = this.#nativeLogins.get(codeChallenge);
+    if (!login) return undefined;
+    this.#nativeLogins.delete(codeChallenge);
+    return login.expiresAt > now ? login : undefined;
+  }
+
   async deleteSession(id: string): Promise<void> {
     const session = this.#sessions.get(id);
     if (!session) return;
@@ -123,6 +227,9 @@ export class MemoryBrokerStore implements BrokerStore {
   }
 
   async purgeExpired(now: number): Promise<number> {
+    for (const [challenge, login] of this.#nativeLogins) {
+      if (login.expiresAt <= now) this.#nativeLogins.delete(challenge);
+    }
     for (const [key, bucket] of this.#buckets) {
       if (bucket.fullAt <= now) this.#buckets.delete(key);
     }
@@ -139,24 +246,15 @@ export class MemoryBrokerStore implements BrokerStore {
 
   #index(session: SessionRecord): void {
     this.#byRefreshHash.set(session.refreshHash, session.id);
-    if (session.previousHash !== null) {
-      let ids = this.#byPreviousHash.get(session.previousHash);
-      if (!ids) {
-        ids = new Set();
-        this.#byPreviousHash.set(session.previousHash, ids);
-      }
-      ids.add(session.id);
-    }
+    for (const retired of session.retiredHashes) this.#byRetiredHash.set(retired, session.id);
   }
 
   #unindex(session: SessionRecord): void {
     if (this.#byRefreshHash.get(session.refreshHash) === session.id) {
       this.#byRefreshHash.delete(session.refreshHash);
     }
-    if (session.previousHash !== null) {
-      const ids = this.#byPreviousHash.get(session.previousHash);
-      ids?.delete(session.id);
-      if (ids?.size === 0) this.#byPreviousHash.delete(session.previousHash);
+    for (const retired of session.retiredHashes) {
+      if (this.#byRetiredHash.get(retired) === session.id) this.#byRetiredHash.delete(retired);
     }
   }
 }

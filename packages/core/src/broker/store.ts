@@ -27,6 +27,13 @@ export interface BrokerStore {
    * key: they all try generation 1, one wins, the rest read the winner's key.
    */
   insertSigningKey(key: SigningKeyRecord): Promise<boolean>;
+  /**
+   * Rotation in one atomic step: inserts `key` as {@link insertSigningKey} does and, if it
+   * was inserted, retires every older key not retired yet (`retiredAt`), so that no reader
+   * ever sees two active keys or none. False (nothing changes) when the generation or kid
+   * exists.
+   */
+  rotateSigningKey(key: SigningKeyRecord, retiredAt: number): Promise<boolean>;
   /** Sets `retiredAt` on every key with `generation < beforeGeneration` whose `retiredAt` is null. */
   retireSigningKeys(beforeGeneration: number, retiredAt: number): Promise<void>;
   /** Deletes keys retired before `retiredBefore`; returns how many. */
@@ -34,7 +41,11 @@ export interface BrokerStore {
 
   /** Stores a new session. */
   createSession(session: SessionRecord): Promise<void>;
-  /** The session whose `refreshHash` or `previousHash` equals `hash`. */
+  /**
+   * The session whose current `refreshHash` equals `hash`, or which replaced a credential
+   * of that hash at any time (`retiredHashes`): reuse of any retired credential must find
+   * its session (family) to revoke it.
+   */
   findSessionByRefreshHash(hash: string): Promise<SessionRecord | undefined>;
   /** The session with this id. */
   getSession(id: string): Promise<SessionRecord | undefined>;
@@ -43,8 +54,52 @@ export interface BrokerStore {
    * atomically (one conditional statement). True when the row was changed.
    */
   updateSession(id: string, expectedHash: string, changes: SessionChanges): Promise<boolean>;
+  /**
+   * Takes the lease on the session's next rotation: sets `rotationLease`/`rotationLeaseUntil`
+   * only if `refreshHash` still equals `currentHash` and no unexpired lease is held
+   * (`rotationLeaseUntil` null or `<= now`), atomically. True when this caller holds it.
+   */
+  claimRotation(
+    id: string,
+    currentHash: string,
+    lease: string,
+    leaseUntil: number,
+    now: number,
+  ): Promise<boolean>;
+  /** Gives a lease back (a rotation that failed): clears it if `rotationLease` still equals `lease`. */
+  releaseRotation(id: string, lease: string): Promise<void>;
+  /**
+   * The rotation itself, one conditional statement: only if `refreshHash` still equals
+   * `currentHash` and `rotationLease` equals `lease`, sets `refreshHash` to
+   * `outcome.refreshHash`, `previousHash` to `currentHash`, appends `currentHash` to
+   * `retiredHashes`, clears the lease and writes the rest of `outcome`. True when the row
+   * was changed.
+   */
+  completeRotation(
+    id: string,
+    currentHash: string,
+    lease: string,
+    outcome: RotationOutcome,
+  ): Promise<boolean>;
   /** Removes a session (no error if absent). */
   deleteSession(id: string): Promise<void>;
+  /** Removes every session of a subject (all of a user's logins); returns how many. */
+  deleteSessionsOfSubject(subject: string): Promise<number>;
+
+  /**
+   * Remembers a native login (a client that keeps its own PKCE verifier) until its code
+   * exchange, which may reach any instance. Answers `"duplicate"` (nothing stored) if a
+   * pending login with the same challenge exists, `"limit"` (nothing stored) if the same
+   * client already has `maxPerClient` unexpired pending logins; logins of other clients
+   * are never displaced.
+   */
+  putNativeLogin(
+    login: NativeLoginRecord,
+    maxPerClient: number,
+    now: number,
+  ): Promise<"stored" | "duplicate" | "limit">;
+  /** Takes (deletes and answers, single use) the unexpired native login of this challenge. */
+  takeNativeLogin(codeChallenge: string, now: number): Promise<NativeLoginRecord | undefined>;
 
   /** The persisted JWKS of a trusted peer. */
   getPeerJwks(issuer: string): Promise<PeerJwksRecord | undefined>;
@@ -62,8 +117,8 @@ export interface BrokerStore {
   takeRateLimitToken?(key: string, limit: TokenBucketLimit, now: number): Promise<TokenTaken>;
 
   /**
-   * Deletes sessions with `expiresAt <= now`, and rate-limit buckets that are full again by
-   * `now`; returns how many sessions.
+   * Deletes sessions with `expiresAt <= now`, native logins with `expiresAt <= now`, and
+   * rate-limit buckets that are full again by `now`; returns how many sessions.
    */
   purgeExpired(now: number): Promise<number>;
 }
@@ -90,14 +145,30 @@ export interface SessionRecord {
   subject: string;
   /** SHA-256 (hex) of the current broker refresh credential. */
   refreshHash: string;
-  /** SHA-256 (hex) of the credential it replaced (reuse detection, racing refreshes). */
+  /** SHA-256 (hex) of the credential the last rotation replaced (its answer may be shared). */
   previousHash: string | null;
-  /** When the last rotation started. */
+  /**
+   * SHA-256 (hex) of every credential this session replaced, oldest first (`previousHash`
+   * is the last): any of them presented again revokes the session.
+   */
+  retiredHashes: string[];
+  /** When the last rotation was completed (its answer stored); the reuse grace counts from here. */
   rotatedAt: number | null;
   /** The answer of the last rotation, sealed with a key only the previous credential yields. */
   rotationAnswer: string | null;
+  /** Who is rotating right now (a random id), or null. */
+  rotationLease: string | null;
+  /** Until when that lease holds (an instance that died mid-rotation loses it then). */
+  rotationLeaseUntil: number | null;
   /** The IdP refresh token, sealed when a secret is configured; null if there is none. */
   idpRefreshToken: string | null;
+  /**
+   * The IdP access token, sealed like the refresh token, kept only for sessions without an
+   * IdP refresh token: the session is revalidated with it at the IdP's userinfo.
+   */
+  idpAccessToken: string | null;
+  /** When the IdP's access token expires (null: unknown); see `idpAccessToken`. */
+  idpAccessExpiresAt: number | null;
   /** The identity claims (JSON object). */
   claims: string;
   scope: string;
@@ -105,7 +176,33 @@ export interface SessionRecord {
   expiresAt: number;
 }
 
-export type SessionChanges = Partial<Omit<SessionRecord, "id" | "createdAt">>;
+export type SessionChanges = Partial<Omit<SessionRecord, "id" | "createdAt" | "retiredHashes">>;
+
+/** What a completed rotation writes besides the credential chain and the lease. */
+export interface RotationOutcome {
+  /** SHA-256 (hex) of the new credential. */
+  refreshHash: string;
+  rotatedAt: number;
+  rotationAnswer: string;
+  idpRefreshToken: string | null;
+  idpAccessToken: string | null;
+  idpAccessExpiresAt: number | null;
+  claims: string;
+  scope: string;
+  /** The session's new expiry (idle limit moved on, absolute maximum kept). */
+  expiresAt: number;
+}
+
+/** A native login waiting for its code exchange (the client keeps the PKCE verifier). */
+export interface NativeLoginRecord {
+  /** The client's S256 code challenge (unique among pending logins). */
+  codeChallenge: string;
+  nonce: string;
+  redirectUri: string;
+  /** Whom the login counts against for the per-client bound (the client IP, or ""). */
+  client: string;
+  expiresAt: number;
+}
 
 /** A trusted peer's JWKS as last fetched. */
 export interface PeerJwksRecord {

@@ -14,6 +14,7 @@ import { describeError } from "../log.js";
 import type { VerifiedToken } from "../token-cache.js";
 import type { PeerKeys } from "./federation.js";
 import type { SigningKeys } from "./keys.js";
+import { applyPeerPolicy, normaliseType } from "./peer-policy.js";
 
 const BROKER_ALGORITHMS = ["RS256", "PS256", "ES256", "EdDSA"];
 /** The `typ` of every broker token (RFC 9068), with or without `application/`. */
@@ -29,9 +30,11 @@ export class BrokerTokenVerifier {
   readonly #issuer: string;
   readonly #keys: SigningKeys;
   readonly #peers: PeerKeys;
+  readonly #rolePaths: string[];
 
   constructor(config: ResolvedConfig, issuer: string, keys: SigningKeys, peers: PeerKeys) {
     this.#config = config;
+    this.#rolePaths = config.roleClaims.map((p) => p.replaceAll("{clientId}", config.clientId));
     this.#issuer = issuer;
     this.#keys = keys;
     this.#peers = peers;
@@ -54,13 +57,16 @@ export class BrokerTokenVerifier {
     } catch {
       throw invalidToken();
     }
-    if (typeof iss !== "string" || typeof typ !== "string" || !AT_JWT.test(typ)) {
+    if (typeof iss !== "string" || typeof typ !== "string") throw invalidToken();
+    // Own tokens are at+jwt; a peer's, what its policy accepts (py-oidc-auth: JWT).
+    const peer = iss === this.#issuer ? undefined : this.#config.peerPolicies.get(iss);
+    if (peer ? !peer.tokenTypes.has(normaliseType(typ)) : !AT_JWT.test(typ)) {
       throw invalidToken();
     }
     let resolve: JWTVerifyGetKey;
     if (iss === this.#issuer) {
       resolve = this.#keys.resolve as JWTVerifyGetKey;
-    } else if (this.#peers.trusts(iss)) {
+    } else if (peer && this.#peers.trusts(iss)) {
       resolve = (await this.#peers.keySet(iss)).resolve;
     } else {
       throw invalidToken();
@@ -74,7 +80,9 @@ export class BrokerTokenVerifier {
         requiredClaims: ["exp", "iat", "iss", "sub", "jti"],
       });
       checkVerifiedJwt(protectedHeader, payload, this.#config.clockToleranceSec);
-      return { token: toIDToken(payload, ["roles"]), kid: protectedHeader.kid };
+      // A peer's token: null claims dropped, and only what the peer may assert here.
+      const claims = peer ? applyPeerPolicy(payload, peer, this.#rolePaths) : payload;
+      return { token: toIDToken(claims, ["roles"]), kid: protectedHeader.kid };
     } catch (err) {
       if (err instanceof OIDCAuthError) throw err;
       if (!(err instanceof joseErrors.JOSEError)) {

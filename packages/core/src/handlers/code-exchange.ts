@@ -40,7 +40,7 @@ async function checkIdToken(ctx: AuthContext, tokens: oauth.TokenEndpointRespons
   let payload: JWTPayload;
   let alg: string;
   try {
-    const verified = await jwtVerify(tokens.id_token, keys.resolve, {
+    const verified = await jwtVerify(tokens.id_token, keys.resolveFromTokenEndpoint, {
       algorithms: ctx.config.algorithms,
       clockTolerance: ctx.config.clockToleranceSec,
     });

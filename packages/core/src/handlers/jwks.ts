@@ -16,8 +16,9 @@ export async function jwks(ctx: AuthContext, _request: Request): Promise<Respons
   return new Response(JSON.stringify(set), {
     headers: {
       "Content-Type": "application/jwk-set+json",
-      // Short: rotation publishes the next key at once; peers refetch on an unknown kid.
-      "Cache-Control": "public, max-age=300",
+      // No longer than an instance may take to learn of a rotation elsewhere (keyReloadSec):
+      // a cached copy never lacks a key that signs for longer than that.
+      "Cache-Control": `public, max-age=${ctx.config.keyReloadSec}`,
       "X-Content-Type-Options": "nosniff",
     },
   });

@@ -3,6 +3,7 @@ import type { AuthContext } from "../context.js";
 import { badRequest } from "../errors.js";
 import { checkRedirectUri } from "../redirect-uris.js";
 import { singleParam } from "../request-body.js";
+import { clientOf } from "../request-client.js";
 import { redirectResponse } from "../responses.js";
 
 const PROMPTS = new Set(["none", "login", "consent", "select_account"]);
@@ -73,7 +74,7 @@ export async function login(ctx: AuthContext, request: Request): Promise<Respons
         throw badRequest("invalid_request", "state is malformed.");
       tx.state = callerState;
     }
-    ctx.transactions.rememberNative(codeChallenge, tx);
+    await ctx.transactions.rememberNative(codeChallenge, tx, clientOf(request));
     params.code_challenge = codeChallenge;
   } else {
     params.code_challenge = await calculatePKCECodeChallenge(tx.verifier as string);
