@@ -90,7 +90,19 @@ export interface OIDCAuthOptions {
    * keys on another origin is refused (502).
    */
   trustedJwksOrigins?: string[];
-  /** Override of the expected issuer (default: from discovery). */
+  /**
+   * Override of the IdP's issuer, as py-oidc-auth's `issuer`: the `iss` that access tokens,
+   * ID tokens and RFC 9207's callback `iss` must carry (default: the discovery document's).
+   * For an IdP whose discovery is fetched from an internal `discoveryUrl` while browsers and
+   * tokens use its public URL: the document may then name either this issuer or the one
+   * `discoveryUrl` stands for (anything else is refused); see SECURITY.md.
+   *
+   * @example
+   * ```ts
+   * { discoveryUrl: "http://keycloak:8080/realms/demo/.well-known/openid-configuration",
+   *   issuer: "https://kc.example.org/realms/demo" }
+   * ```
+   */
   issuer?: string;
 
   /** Mint own JWTs instead of passing IdP tokens through. Default false. */

@@ -203,7 +203,12 @@ function commonDiagnosis(
 export function diagnoseDiscoveryFailure(
   discoveryUrl: string | URL,
   err: unknown,
-  options: { expectedIssuer?: string | undefined; timeoutSec?: number | undefined } = {},
+  options: {
+    expectedIssuer?: string | undefined;
+    /** The configured `issuer` override, which the document may name instead. */
+    configuredIssuer?: string | undefined;
+    timeoutSec?: number | undefined;
+  } = {},
 ): IdpFailureDiagnosis {
   const url = redactUrl(discoveryUrl);
   const what = "identity provider discovery at";
@@ -218,6 +223,14 @@ export function diagnoseDiscoveryFailure(
   const code = (err as { code?: unknown })?.code;
   if (code === oauth.JSON_ATTRIBUTE_COMPARISON) {
     const detail = (err as { cause?: { expected?: unknown; body?: { issuer?: unknown } } }).cause;
+    if (options.configuredIssuer) {
+      return {
+        cause: "issuer-mismatch",
+        url,
+        transient: false,
+        message: `${what} ${url} failed: the document's issuer ${quoted(detail?.body?.issuer)} is neither the configured issuer ${quoted(options.configuredIssuer)} nor the one its URL stands for ${quoted(detail?.expected ?? options.expectedIssuer)}; check discoveryUrl and issuer.`,
+      };
+    }
     return {
       cause: "issuer-mismatch",
       url,

@@ -45,6 +45,8 @@ export class IdentityProvider {
   readonly #clientAuth: oauth.ClientAuth;
   readonly #issuerUrl: URL | undefined;
   #metadata: oauth.AuthorizationServer | undefined;
+  /** The `issuer` the discovery document itself names (differs with the `issuer` override). */
+  #documentIssuer: string | undefined;
   #pending: Promise<oauth.AuthorizationServer> | undefined;
   #lastFailure: { at: number; error: unknown } | undefined;
   #discoveryFailure: IdpFailureDiagnosis | undefined;
@@ -113,15 +115,23 @@ export class IdentityProvider {
       this.#config.logger.error("discovery needed without a discoveryUrl");
       throw upstreamInvalid();
     }
-    const expected = this.#config.issuer ? new URL(this.#config.issuer) : issuerUrl;
-    const metadata = await this.#call("discovery", async () => {
+    const configured = this.#config.issuer;
+    const document = await this.#call("discovery", async () => {
       try {
         const response = await oauth.discoveryRequest(issuerUrl, this.requestOptions());
-        return await oauth.processDiscoveryResponse(expected, response);
+        if (!configured) return await oauth.processDiscoveryResponse(issuerUrl, response);
+        return await processDiscoveryWithIssuerOverride(response, new URL(configured), issuerUrl);
       } catch (err) {
-        throw this.#discoveryFailed(err, expected);
+        throw this.#discoveryFailed(err, issuerUrl);
       }
     });
+    this.#documentIssuer = document.issuer;
+    // A document naming another issuer than the configured one (fetched from an internal
+    // address): the configured issuer is the IdP's identity everywhere oauth4webapi compares
+    // one, RFC 9207 `iss` at the callback and the `iss` of ID tokens. Both come from the
+    // IdP's public face (the browser's redirect, the tokens it issues), as do access tokens.
+    const overridden = configured !== undefined && !sameUrl(document.issuer, configured);
+    const metadata = overridden ? { ...document, issuer: configured } : document;
     this.#metadata = metadata;
     this.#discoveryFailure = undefined;
     return metadata;
@@ -132,6 +142,7 @@ export class IdentityProvider {
     if (err instanceof OIDCAuthError) return err;
     const diagnosis = diagnoseDiscoveryFailure(this.#config.discoveryUrl, err, {
       expectedIssuer: expectedIssuer.href,
+      configuredIssuer: this.#config.issuer,
       timeoutSec: this.#config.timeoutMs / 1000,
     });
     this.#discoveryFailure = diagnosis;
@@ -164,14 +175,13 @@ export class IdentityProvider {
     if (config.jwksUri) return config.jwksUri;
     const metadata = await this.metadata();
     const uri = this.#metadataUrl("jwks_uri", metadata.jwks_uri);
-    if (
-      !isTrustedJwksUri(
-        uri,
-        metadata.issuer,
-        config.trustedJwksOrigins,
-        config.allowInsecureRequests,
-      )
-    ) {
+    // The document's own issuer, and with the override also the configured one: both are
+    // origins the configuration vouches for (see processDiscoveryWithIssuerOverride).
+    const issuers = new Set([this.#documentIssuer ?? metadata.issuer, metadata.issuer]);
+    const trusted = [...issuers].some((issuer) =>
+      isTrustedJwksUri(uri, issuer, config.trustedJwksOrigins, config.allowInsecureRequests),
+    );
+    if (!trusted) {
       config.logger.error(
         "the discovery document names a jwks_uri on another origin than the issuer, or over plain http: refused (configure jwksUri or trustedJwksOrigins if it is genuine)",
       );
@@ -465,6 +475,33 @@ export class IdentityProvider {
     log.error(`unexpected failure during the ${step}`, describeError(err));
     return upstreamInvalid();
   }
+}
+
+/**
+ * The discovery check when `issuer` overrides the IdP's issuer (py-oidc-auth's `issuer`:
+ * discovery is fetched from an internal URL, tokens carry the public issuer). The document
+ * must name either the configured issuer (an IdP that knows its public URL) or the issuer
+ * its own URL stands for (OIDC Discovery §4.3; an IdP that answers with the address it was
+ * asked at); anything else is still refused. Both are oauth4webapi's own check with another
+ * expected issuer; the document is trusted because it comes from the configured URL.
+ */
+async function processDiscoveryWithIssuerOverride(
+  response: Response,
+  configuredIssuer: URL,
+  discoveryIssuer: URL,
+): Promise<oauth.AuthorizationServer> {
+  try {
+    return await oauth.processDiscoveryResponse(configuredIssuer, response.clone());
+  } catch (err) {
+    const otherIssuer =
+      err instanceof oauth.OperationProcessingError && err.code === oauth.JSON_ATTRIBUTE_COMPARISON;
+    if (!otherIssuer || configuredIssuer.href === discoveryIssuer.href) throw err;
+    return oauth.processDiscoveryResponse(discoveryIssuer, response);
+  }
+}
+
+function sameUrl(a: string, b: string): boolean {
+  return new URL(a).href === new URL(b).href;
 }
 
 /**
