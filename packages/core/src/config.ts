@@ -3,7 +3,7 @@ import type { PeerPolicy, TrustedIssuer } from "./broker/peer-policy.js";
 import { normaliseType } from "./broker/peer-policy.js";
 import type { BrokerStore } from "./broker/store.js";
 import type { Logger } from "./log.js";
-import { consoleLogger } from "./log.js";
+import { consoleLogger, withAppName } from "./log.js";
 import type { RateLimitOptions, ResolvedRateLimits } from "./rate-limits.js";
 import { RateLimitOptionError, resolveRateLimits } from "./rate-limits.js";
 import { isLoopbackHost, isSecureEnough } from "./transport.js";
@@ -68,7 +68,10 @@ export interface OIDCAuthOptions {
    * its RFC 9068 `client_id`) must be one of these. Default: any client.
    */
   authorizedParties?: string[];
-  /** Names the app in logs and the embedded store's data folder. Default `"oidc-auth"`. */
+  /**
+   * Names the app: every log line carries it as the field `app` (see {@link logger}), and the
+   * embedded store's data folder is `.data/<appName>`. Default `"oidc-auth"`.
+   */
   appName?: string;
   /** Public base URL of the app, e.g. `https://app.example.org`. */
   proxy?: string;
@@ -279,7 +282,10 @@ export interface OIDCAuthOptions {
   clientIpHeader?: string;
   /** The `fetch` used for every call to the IdP (fault injection, proxies). */
   fetch?: typeof fetch;
-  /** Where log lines go. Default: warnings and errors on the console. */
+  /**
+   * Where log lines go. Default: warnings and errors on the console. Every line's fields
+   * carry `app` ({@link appName}).
+   */
   logger?: Logger;
 }
 
@@ -486,6 +492,7 @@ export function resolveConfig(options: OIDCAuthOptions): ResolvedConfig {
       }
     }
   }
+  const appName = options.appName || "oidc-auth";
   const routes = { ...DEFAULT_ROUTES, ...options.routes } as Record<EndpointName, string | null>;
   if (!options.discoveryUrl) {
     // Without discovery only the guard can work: from a configured issuer and JWKS.
@@ -605,7 +612,7 @@ export function resolveConfig(options: OIDCAuthOptions): ResolvedConfig {
     audience: options.audience || undefined,
     acceptAnyAudience: options.acceptAnyAudience ?? false,
     authorizedParties: resolveAuthorizedParties(options.authorizedParties),
-    appName: options.appName ?? "oidc-auth",
+    appName,
     proxy,
     claims: resolveClaimConstraints(options.claims, "claims"),
     offlineAccess: options.offlineAccess ?? true,
@@ -700,7 +707,7 @@ export function resolveConfig(options: OIDCAuthOptions): ResolvedConfig {
     rateLimits,
     clientIpHeader,
     fetch: options.fetch,
-    logger: options.logger ?? consoleLogger,
+    logger: withAppName(options.logger ?? consoleLogger, appName),
   };
 }
 

@@ -16,6 +16,20 @@ export const consoleLogger: Logger = {
   error: (message, fields) => console.error(`[oidc-auth] ${message}`, fields ?? ""),
 };
 
+/**
+ * The logger oidc-auth writes to: the app's own (or the console), with `app: appName` added
+ * to the fields of every line, so that several apps logging to one place can be told apart.
+ */
+export function withAppName(logger: Logger, appName: string): Logger {
+  const tagged = (fields: Record<string, unknown> | undefined) => ({ ...fields, app: appName });
+  return {
+    debug: (message, fields) => logger.debug(message, tagged(fields)),
+    info: (message, fields) => logger.info(message, tagged(fields)),
+    warn: (message, fields) => logger.warn(message, tagged(fields)),
+    error: (message, fields) => logger.error(message, tagged(fields)),
+  };
+}
+
 /** A logger that drops everything (tests, or apps that log elsewhere). */
 export const silentLogger: Logger = { debug: noop, info: noop, warn: noop, error: noop };
 

@@ -11,12 +11,21 @@ import type { Stack, TokenJson } from "../support.js";
 import { getWithToken, postToken, startBrowserLogin, startStack, TEST_SECRET } from "../support.js";
 
 const lines: string[] = [];
-const capture: Logger = {
-  debug: (m, f) => lines.push(`debug ${m} ${JSON.stringify(f ?? {})}`),
-  info: (m, f) => lines.push(`info ${m} ${JSON.stringify(f ?? {})}`),
-  warn: (m, f) => lines.push(`warn ${m} ${JSON.stringify(f ?? {})}`),
-  error: (m, f) => lines.push(`error ${m} ${JSON.stringify(f ?? {})}`),
-};
+/** Each line with the `appName` of the app that wrote it. */
+const tagged: { appName: string; line: string; fields: Record<string, unknown> | undefined }[] = [];
+function capture(appName: string): Logger {
+  const record = (level: string) => (m: string, f?: Record<string, unknown>) => {
+    const line = `${level} ${m} ${JSON.stringify(f ?? {})}`;
+    lines.push(line);
+    tagged.push({ appName, line, fields: f });
+  };
+  return {
+    debug: record("debug"),
+    info: record("info"),
+    warn: record("warn"),
+    error: record("error"),
+  };
+}
 
 /** Everything that must never be logged. */
 const secrets = new Set<string>();
@@ -43,8 +52,8 @@ let passthrough: Stack;
 let broker: Stack;
 beforeAll(async () => {
   passthrough = await startStack({
-    env: { OIDC_PY_CLIENT_COMPAT: "true" },
-    options: { logger: capture, fetch: recording },
+    env: { OIDC_PY_CLIENT_COMPAT: "true", OIDC_APP_NAME: "shop-passthrough" },
+    options: { logger: capture("shop-passthrough"), fetch: recording },
   });
   broker = await startStack({
     idp: passthrough.idp,
@@ -52,8 +61,9 @@ beforeAll(async () => {
       OIDC_BROKER_MODE: "true",
       OIDC_BROKER_STORE_URL: "memory://",
       OIDC_TOKEN_EXCHANGE: "true",
+      OIDC_APP_NAME: "shop-broker",
     },
-    options: { logger: capture, fetch: recording },
+    options: { logger: capture("shop-broker"), fetch: recording },
   });
   remember(TEST_SECRET, "oidc-auth-demo-secret");
 });
@@ -207,5 +217,16 @@ describe("no secret in any log line, at debug level", () => {
     }
     expect(all).not.toMatch(/Bearer\s+\S/);
     expect(all).not.toMatch(/\n\s+at .+:\d+:\d+/); // no stack traces
+  });
+
+  it("names the app (appName) in every line of that run, at every level", () => {
+    expect(tagged.length).toBe(lines.length);
+    const apps = new Set(tagged.map((t) => t.appName));
+    expect(apps).toEqual(new Set(["shop-passthrough", "shop-broker"]));
+    const levels = new Set(lines.map((line) => line.split(" ")[0]));
+    expect(levels.size).toBeGreaterThanOrEqual(2);
+    for (const { appName, line, fields } of tagged) {
+      expect(fields?.app, `a log line without its app: ${line.slice(0, 120)}`).toBe(appName);
+    }
   });
 });
