@@ -495,7 +495,10 @@ async function processDiscoveryWithIssuerOverride(
   } catch (err) {
     const otherIssuer =
       err instanceof oauth.OperationProcessingError && err.code === oauth.JSON_ATTRIBUTE_COMPARISON;
-    if (!otherIssuer || configuredIssuer.href === discoveryIssuer.href) throw err;
+    if (!otherIssuer || configuredIssuer.href === discoveryIssuer.href) {
+      await response.body?.cancel().catch(() => {});
+      throw err;
+    }
     return oauth.processDiscoveryResponse(discoveryIssuer, response);
   }
 }
