@@ -48,21 +48,21 @@ export class ExpressOIDCAuth extends OIDCAuth {
    */
   router(options: RouterOptions = {}): RequestHandler {
     const clientIp = options.clientIp ?? socketAddress;
-    const byPath = new Map<string, EndpointName[]>();
-    for (const { name, path } of this.endpoints) {
-      byPath.set(path, [...(byPath.get(path) ?? []), name]);
+    const byPath = new Map<string, { name: EndpointName; methods: readonly string[] }[]>();
+    for (const { name, methods, path } of this.endpoints) {
+      byPath.set(path, [...(byPath.get(path) ?? []), { name, methods }]);
     }
     const logger = this.config.logger;
     return (req, res, next) => {
-      const names = byPath.get(req.path);
-      if (!names) {
+      const atPath = byPath.get(req.path);
+      if (!atPath) {
         next();
         return;
       }
-      // Two endpoints may share a path with different methods: the core picks by name.
-      const name =
-        names.find((n) => this.endpoints.some((e) => e.name === n && allows(e, req.method))) ??
-        (names[0] as EndpointName);
+      // Endpoints moved to one path serve different methods; another method is the core's 405.
+      const { name } = (atPath.find((e) => e.methods.includes(req.method)) ?? atPath[0]) as {
+        name: EndpointName;
+      };
       let request: Request;
       try {
         request = endpointRequest(req, res);
@@ -115,10 +115,6 @@ export interface RouterOptions {
 
 /** Options of `required()` and `optional()`: the route's scopes and claim constraints. */
 export type GuardOptions = Omit<AuthenticateOptions, "optional">;
-
-function allows(endpoint: { methods: readonly string[] }, method: string): boolean {
-  return endpoint.methods.includes(method);
-}
 
 /** A request the adapter could not turn into a Fetch request (e.g. a malformed Host). */
 function badRequestUnlessOurs(err: unknown): OIDCAuthError {

@@ -180,6 +180,22 @@ describe("router() behind body parsers", () => {
   });
 });
 
+describe("router() behind middleware that drained the body", () => {
+  it("answers 500 JSON naming the fix instead of waiting for a body that never comes", async () => {
+    const auth = new ExpressOIDCAuth(options());
+    const app = express();
+    app.use((req, _res, next) => {
+      req.resume(); // reads the body and keeps nothing of it
+      req.once("end", () => next());
+    });
+    app.use("/api", auth.router());
+    const base = await serve(app);
+    const response = await postToken(base, "application/x-www-form-urlencoded", "grant_type=x");
+    const body = await expectJsonError(response, 500, "server_error");
+    expect(body.error_description).toMatch(/before any body parser/);
+  });
+});
+
 describe("router() and the per-IP rate limits", () => {
   const limited = { rateLimits: { login: { ip: { capacity: 2, refillPerSec: 0.001 } } } };
 
