@@ -4,11 +4,13 @@ import { defineConfig } from "vitest/config";
 const projects = [
   ["core", "packages/core"],
   ["hono", "packages/hono"],
+  ["express", "packages/express"],
   ["next", "packages/next"],
   ["sveltekit", "packages/sveltekit"],
   ["dev-idp", "packages/dev-idp"],
   ["drizzle", "packages/drizzle"],
   ["example-hono", "examples/hono"],
+  ["example-express", "examples/express"],
   ["example-next", "examples/next"],
   ["example-sveltekit", "examples/sveltekit"],
 ] as const;

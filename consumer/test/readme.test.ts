@@ -9,6 +9,7 @@ import { REPO } from "./support.js";
 
 const SHOWN = [
   "hono/server.js",
+  "express/server.js",
   "next/src/lib/auth.ts",
   "next/src/app/api/auth/v2/[...oidc]/route.ts",
   "next/src/app/api/me/route.ts",

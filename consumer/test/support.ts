@@ -13,7 +13,15 @@ export const REPO = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const APPS = join(REPO, "consumer", "apps");
 
 /** The published packages, by folder under packages/. */
-export const PACKAGES = ["core", "hono", "next", "sveltekit", "drizzle", "dev-idp"] as const;
+export const PACKAGES = [
+  "core",
+  "hono",
+  "express",
+  "next",
+  "sveltekit",
+  "drizzle",
+  "dev-idp",
+] as const;
 
 /** The README's install commands name these; the versions are the workspace's own. */
 async function workspaceRange(packageJson: string, name: string): Promise<string> {
