@@ -5,6 +5,7 @@ import { PGlite } from "@electric-sql/pglite";
 import { MemoryBrokerStore } from "@oidc-auth/core";
 import { drizzle } from "drizzle-orm/pglite";
 import { createBrokerStore, DrizzleBrokerStore } from "../src/index.js";
+import { createTestMysqlDatabase } from "./mariadb.js";
 import { createTestDatabase } from "./postgres.js";
 import { describeBrokerStore } from "./store-conformance.js";
 
@@ -28,6 +29,38 @@ describeBrokerStore("PGlite in a temporary folder", async () => {
 
 describeBrokerStore("Postgres (a fresh database)", async () => {
   const database = await createTestDatabase();
+  try {
+    const store = await createBrokerStore(database.url);
+    return {
+      store,
+      async cleanup() {
+        try {
+          await store.close();
+        } finally {
+          await database.drop();
+        }
+      },
+    };
+  } catch (err) {
+    await database.drop();
+    throw err;
+  }
+});
+
+describeBrokerStore("SQLite in a temporary file (libSQL)", async () => {
+  const dir = await mkdtemp(join(tmpdir(), "oidc-auth-sqlite-"));
+  const store = await createBrokerStore(`sqlite:///${join(dir, "broker.db")}`);
+  return {
+    store,
+    async cleanup() {
+      await store.close();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+});
+
+describeBrokerStore("MariaDB (a fresh database)", async () => {
+  const database = await createTestMysqlDatabase();
   try {
     const store = await createBrokerStore(database.url);
     return {
