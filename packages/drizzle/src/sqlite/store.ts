@@ -23,7 +23,7 @@ import {
   or,
   sql,
 } from "drizzle-orm";
-import type { BaseSQLiteDatabase } from "drizzle-orm/sqlite-core";
+import { type BaseSQLiteDatabase, integer, sqliteTable, text } from "drizzle-orm/sqlite-core";
 import { SQLITE_MIGRATIONS } from "./migrations.js";
 import {
   nativeLogins,
@@ -36,6 +36,10 @@ import {
 
 /** Where `setup()` records the migrations it applied (its own table: apps may run Drizzle too). */
 const journal = "__oidc_auth_migrations";
+const migrationsJournal = sqliteTable(journal, {
+  tag: text("tag").primaryKey(),
+  appliedAt: integer("applied_at").notNull(),
+});
 
 /**
  * An asynchronous Drizzle SQLite database that runs a batch of statements in one transaction:
@@ -97,9 +101,10 @@ export class SqliteBrokerStore implements BrokerStore {
       // on an existing table, and its batch rolls back; it then finds the migration applied.
       try {
         const statements = migration.statements.map((statement) => db.run(sql.raw(statement)));
-        const record = db.run(
-          sql`insert into ${sql.identifier(journal)} ("tag", "applied_at") values (${migration.tag}, ${Math.floor(Date.now() / 1000)})`,
-        );
+        // A builder, not db.run(sql): drizzle's D1 batch binds parameters only of builders.
+        const record = db
+          .insert(migrationsJournal)
+          .values({ tag: migration.tag, appliedAt: Math.floor(Date.now() / 1000) });
         await db.batch([...statements, record] as unknown as [typeof record]);
       } catch (err) {
         if (!(await this.#applied(migration.tag))) throw err;
@@ -108,9 +113,10 @@ export class SqliteBrokerStore implements BrokerStore {
   }
 
   async #applied(tag: string): Promise<boolean> {
-    const rows = await this.#db.all<{ tag: string }>(
-      sql`select "tag" from ${sql.identifier(journal)} where "tag" = ${tag}`,
-    );
+    const rows = await this.#db
+      .select({ tag: migrationsJournal.tag })
+      .from(migrationsJournal)
+      .where(eq(migrationsJournal.tag, tag));
     return rows.length === 1;
   }
 
@@ -294,8 +300,11 @@ export class SqliteBrokerStore implements BrokerStore {
     // the condition holds, then the one conditional UPDATE replaces the credential, appends
     // it to the chain, stores the answer and clears the lease — together or not at all.
     const [, rotated] = (await this.#db.batch([
-      this.#db.run(
-        sql`insert into ${retiredHashes} ("hash", "session_id") select ${currentHash}, ${sessions.id} from ${sessions} where ${holds}`,
+      this.#db.insert(retiredHashes).select(
+        this.#db
+          .select({ hash: sql<string>`${currentHash}`.as("hash"), sessionId: sessions.id })
+          .from(sessions)
+          .where(holds),
       ),
       this.#db
         .update(sessions)
