@@ -61,8 +61,11 @@ export async function startWorkerd(
   code: string,
   port: number,
   bindings: Record<string, string>,
-): Promise<{ url: string; close(): Promise<void> }> {
+  /** D1 databases by binding name → database id (local, in memory, gone on close). */
+  d1Databases?: Record<string, string>,
+): Promise<{ url: string; close(): Promise<void>; mf: Miniflare }> {
   const mf = new Miniflare({
+    ...(d1Databases ? { d1Databases, d1Persist: false } : {}),
     modules: [{ type: "ESModule", path: "worker.mjs", contents: code }],
     compatibilityDate: "2026-04-01",
     compatibilityFlags: [],
@@ -71,5 +74,5 @@ export async function startWorkerd(
     port,
   });
   await mf.ready;
-  return { url: `http://127.0.0.1:${port}`, close: () => mf.dispose() };
+  return { url: `http://127.0.0.1:${port}`, close: () => mf.dispose(), mf };
 }

@@ -1,10 +1,12 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, relative } from "node:path";
+import { createClient } from "@libsql/client";
 import type { DevIdp } from "@oidc-auth/dev-idp";
 import { startDevIdp } from "@oidc-auth/dev-idp";
 import { decodeJwt } from "jose";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { createTestMysqlDatabase } from "../../../packages/drizzle/test/mariadb.js";
 import type { TestDatabase } from "../../../packages/drizzle/test/postgres.js";
 import { createTestDatabase } from "../../../packages/drizzle/test/postgres.js";
 import type { Stack, TokenJson } from "./support.js";
@@ -62,16 +64,57 @@ const stores: StoreUnderTest[] = [
     },
   },
   {
-    name: "Postgres",
+    name: "Postgres (py-oidc-auth's postgresql+asyncpg:// URL)",
     async open() {
       const database: TestDatabase = await createTestDatabase();
       return {
-        url: database.url,
+        url: database.url.replace(/^postgres:/, "postgresql+asyncpg:"),
         async dump() {
           const keys = await database.sql`select * from oidc_auth_signing_keys`;
           const sessions = await database.sql`select * from oidc_auth_sessions`;
           const peers = await database.sql`select * from oidc_auth_peer_jwks`;
           return JSON.stringify({ keys, sessions, peers });
+        },
+        cleanup: () => database.drop(),
+      };
+    },
+  },
+  {
+    name: "SQLite (py-oidc-auth's sqlite+aiosqlite:///relative/path URL)",
+    async open() {
+      const dir = await mkdtemp(join(tmpdir(), "oidc-auth-broker-sqlite-"));
+      const file = join(dir, "broker.db");
+      return {
+        url: `sqlite+aiosqlite:///${relative(process.cwd(), file)}`,
+        async dump() {
+          // A second connection to the file, behind the store's back.
+          const client = createClient({ url: `file:${file}` });
+          try {
+            const tables = ["signing_keys", "sessions", "retired_hashes", "peer_jwks"];
+            const rows = await Promise.all(
+              tables.map((t) => client.execute(`select * from oidc_auth_${t}`)),
+            );
+            return JSON.stringify(rows.map((r) => r.rows));
+          } finally {
+            client.close();
+          }
+        },
+        cleanup: () => rm(dir, { recursive: true, force: true }),
+      };
+    },
+  },
+  {
+    name: "MariaDB (py-oidc-auth's mysql+aiomysql:// URL)",
+    async open() {
+      const database = await createTestMysqlDatabase();
+      return {
+        url: database.url.replace(/^mysql:/, "mysql+aiomysql:"),
+        async dump() {
+          const tables = ["signing_keys", "sessions", "retired_hashes", "peer_jwks"];
+          const rows = await Promise.all(
+            tables.map((t) => database.query(`select * from oidc_auth_${t}`)),
+          );
+          return JSON.stringify(rows);
         },
         cleanup: () => database.drop(),
       };

@@ -6,15 +6,21 @@ import { drizzle as drizzlePglite } from "drizzle-orm/pglite";
 import { drizzle as drizzlePostgres } from "drizzle-orm/postgres-js";
 import postgres from "postgres";
 import { DrizzleBrokerStore } from "./store.js";
+import { parseStoreUrl } from "./store-url.js";
 
+export type { MysqlBrokerDatabase, MysqlBrokerStoreOptions } from "./mysql/store.js";
+export { MysqlBrokerStore } from "./mysql/store.js";
 export * as schema from "./schema.js";
 export { peerJwks, sessions, signingKeys } from "./schema.js";
+export type { SqliteBrokerDatabase, SqliteBrokerStoreOptions } from "./sqlite/store.js";
+export { SqliteBrokerStore } from "./sqlite/store.js";
 export type {
   DrizzleBrokerStoreOptions,
   PgliteBrokerDatabase,
   PostgresBrokerDatabase,
 } from "./store.js";
 export { DrizzleBrokerStore } from "./store.js";
+export { parseStoreUrl, type StoreTarget, SUPPORTED_STORES } from "./store-url.js";
 
 export interface CreateBrokerStoreOptions {
   /** Names the embedded default's folder: `<dataDir>/<appName>/broker`. Default "oidc-auth". */
@@ -23,44 +29,71 @@ export interface CreateBrokerStoreOptions {
   dataDir?: string;
 }
 
-const accepted =
-  'memory://, pglite://DIR, pglite://memory, postgres://… or postgresql://… (empty: embedded PGlite under "<dataDir>/<appName>/broker")';
-
 /**
  * Opens the broker store a URL names, applies the migrations (`setup()`) and returns it:
  *
  * - `memory://`: {@link MemoryBrokerStore} (one process, lost on restart)
- * - `postgres://…`, `postgresql://…`: Postgres through postgres.js (a pool of 10)
+ * - `postgresql://…`, `postgres://…`: Postgres through postgres.js (a pool of 10)
+ * - `sqlite:///relative/path`, `sqlite:////absolute/path`: SQLite in that file through
+ *   libSQL (needs `@libsql/client`); `sqlite://` and `sqlite:///:memory:` in memory
+ * - `mysql://…`, `mariadb://…`: MySQL or MariaDB through mysql2 (needs `mysql2`; a pool of 10)
  * - `pglite://DIR`: PGlite keeping its files in DIR (relative to the working directory; created)
  * - `pglite://memory`: PGlite in memory
  * - undefined or "": the embedded default, PGlite in
  *   `${dataDir ?? OIDC_DATA_DIR ?? ".data"}/${appName ?? "oidc-auth"}/broker`
  *
- * Anything else throws. `close()` of the store ends the pool / closes PGlite.
+ * SQLAlchemy's forms (py-oidc-auth) are accepted, the driver suffix ignored:
+ * `postgresql+asyncpg://…`, `sqlite+aiosqlite:///…`, `mysql+aiomysql://…`. Anything else
+ * (`mongodb://…` included) throws, naming the supported stores. `close()` of the store ends
+ * the pool / closes the database.
  */
 export async function createBrokerStore(
   url: string | undefined,
   opts: CreateBrokerStoreOptions = {},
 ): Promise<BrokerStore> {
+  const target = parseStoreUrl(url);
   let store: BrokerStore;
-  if (url === undefined || url === "") {
-    const appName = opts.appName ?? "oidc-auth";
-    if (appName === "" || appName === "." || appName === ".." || /[/\\]/.test(appName)) {
-      throw new Error("the embedded broker store needs an appName usable as a folder name");
+  switch (target.kind) {
+    case "embedded": {
+      const appName = opts.appName ?? "oidc-auth";
+      if (appName === "" || appName === "." || appName === ".." || /[/\\]/.test(appName)) {
+        throw new Error("the embedded broker store needs an appName usable as a folder name");
+      }
+      const dataDir = opts.dataDir ?? process.env.OIDC_DATA_DIR ?? ".data";
+      store = await openPglite(join(dataDir, appName, "broker"));
+      break;
     }
-    const dataDir = opts.dataDir ?? process.env.OIDC_DATA_DIR ?? ".data";
-    store = await openPglite(join(dataDir, appName, "broker"));
-  } else if (url === "memory://") {
-    store = new MemoryBrokerStore();
-  } else if (url.startsWith("pglite://")) {
-    const dir = url.slice("pglite://".length);
-    if (dir === "") throw new Error("pglite:// needs a folder (pglite://DIR) or pglite://memory");
-    store = await openPglite(dir === "memory" ? undefined : dir);
-  } else if (/^postgres(ql)?:\/\//i.test(url)) {
-    const client = postgres(url, { max: 10, onnotice: () => {} });
-    store = new DrizzleBrokerStore(drizzlePostgres({ client }), { location: withoutPassword(url) });
-  } else {
-    throw new Error(`unsupported broker store URL${schemeOf(url)}: use ${accepted}`);
+    case "memory":
+      store = new MemoryBrokerStore();
+      break;
+    case "pglite":
+      store = await openPglite(target.dir);
+      break;
+    case "postgres": {
+      const client = postgres(target.url, { max: 10, onnotice: () => {} });
+      store = new DrizzleBrokerStore(drizzlePostgres({ client }), {
+        location: withoutPassword(target.url),
+      });
+      break;
+    }
+    case "sqlite": {
+      const { openLibsqlStore } = await loadDriver(
+        () => import("./sqlite/open-libsql.js"),
+        "@libsql/client",
+        "SQLite",
+      );
+      store = await openLibsqlStore(target.path === undefined ? undefined : resolve(target.path));
+      break;
+    }
+    case "mysql": {
+      const { openMysqlStore } = await loadDriver(
+        () => import("./mysql/open-mysql.js"),
+        "mysql2",
+        "MySQL/MariaDB",
+      );
+      store = openMysqlStore(target.url, withoutPassword(target.url));
+      break;
+    }
   }
   try {
     await store.setup();
@@ -69,6 +102,25 @@ export async function createBrokerStore(
     throw err;
   }
   return store;
+}
+
+/**
+ * Imports the module of an optional driver; when the driver package is missing, says which
+ * package to install (the SQLite and MySQL drivers are optional peer dependencies).
+ */
+async function loadDriver<T>(load: () => Promise<T>, driver: string, database: string): Promise<T> {
+  try {
+    return await load();
+  } catch (err) {
+    const code = (err as { code?: unknown }).code;
+    const missing = code === "ERR_MODULE_NOT_FOUND" || code === "MODULE_NOT_FOUND";
+    if (missing && String((err as Error).message).includes(driver)) {
+      throw new Error(
+        `the ${database} broker store needs the package ${driver}: install it beside @oidc-auth/drizzle (npm install ${driver})`,
+      );
+    }
+    throw err;
+  }
 }
 
 /** PGlite in `dir` (created), or in memory. */

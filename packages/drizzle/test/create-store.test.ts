@@ -5,7 +5,13 @@ import { join, relative } from "node:path";
 import { PGlite } from "@electric-sql/pglite";
 import { type BrokerStore, MemoryBrokerStore, type SigningKeyRecord } from "@oidc-auth/core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createBrokerStore, DrizzleBrokerStore } from "../src/index.js";
+import {
+  createBrokerStore,
+  DrizzleBrokerStore,
+  MysqlBrokerStore,
+  SqliteBrokerStore,
+} from "../src/index.js";
+import { createTestMysqlDatabase } from "./mariadb.js";
 import { useTestDatabase } from "./postgres.js";
 import { SHIPPED_MIGRATIONS } from "./shipped-migrations.js";
 
@@ -168,14 +174,39 @@ describe("createBrokerStore", () => {
 
   describe("bad URLs", () => {
     it("an unknown scheme names the accepted ones and never the password", async () => {
-      const error = await createBrokerStore("mysql://user:hunter2@host/db").catch((e: Error) => e);
+      const error = await createBrokerStore("redis://user:hunter2@host/db").catch((e: Error) => e);
       expect(error).toBeInstanceOf(Error);
       const message = (error as Error).message;
-      for (const scheme of ["memory://", "pglite://", "postgres://", "postgresql://"])
+      for (const scheme of [
+        "memory://",
+        "pglite://",
+        "postgres://",
+        "postgresql://",
+        "sqlite:///",
+        "mysql://",
+        "mariadb://",
+      ])
         expect(message).toContain(scheme);
-      expect(message).toContain("mysql");
+      expect(message).toContain("redis");
       expect(message).not.toContain("hunter2");
       expect(message).not.toContain("user");
+    });
+
+    it("mongodb:// (py-oidc-auth's MongoDB store) fails at startup naming the supported stores, never the password", async () => {
+      for (const url of ["mongodb://user:hunter2@db/oidc", "mongodb+srv://user:hunter2@db/oidc"]) {
+        const error = await createBrokerStore(url).catch((e: Error) => e);
+        expect(error).toBeInstanceOf(Error);
+        const message = (error as Error).message;
+        expect(message).toMatch(/MongoDB is not supported/);
+        for (const scheme of ["memory://", "sqlite:///", "postgresql://", "mysql://"])
+          expect(message).toContain(scheme);
+        expect(message).not.toContain("hunter2");
+      }
+    });
+
+    it("a sqlite URL with a host or a query is refused with the right form", async () => {
+      await expect(createBrokerStore("sqlite://host/x.db")).rejects.toThrow(/three slashes/);
+      await expect(createBrokerStore("sqlite:///x.db?mode=ro")).rejects.toThrow(/query/);
     });
 
     it("text that is not a URL is not echoed", async () => {
@@ -185,5 +216,56 @@ describe("createBrokerStore", () => {
     it("pglite:// needs a folder", async () => {
       await expect(createBrokerStore("pglite://")).rejects.toThrow(/pglite:\/\/memory/);
     });
+  });
+});
+
+describe("createBrokerStore: SQLite and MySQL URLs", () => {
+  it("sqlite+aiosqlite:///relative/path keeps the data in that file, across reopening", async () => {
+    const file = join(tmp, "sqlite", "broker.db");
+    const relativeFile = relative(process.cwd(), file);
+    const store = await createBrokerStore(`sqlite+aiosqlite:///${relativeFile}`);
+    expect(store).toBeInstanceOf(SqliteBrokerStore);
+    expect(store.location).toBe(file);
+    await roundTrip(store);
+    await store.close();
+    expect(existsSync(file)).toBe(true);
+    const again = await createBrokerStore(`sqlite:///${file}`); // four slashes: absolute
+    expect(await again.listSigningKeys()).toHaveLength(1);
+    await again.close();
+  });
+
+  it("sqlite:// is a fresh database in memory", async () => {
+    const store = await createBrokerStore("sqlite://");
+    await roundTrip(store);
+    await store.close();
+  });
+
+  it("mysql+aiomysql:// and mariadb:// open the same MariaDB database, its text compared byte for byte", async () => {
+    const database = await createTestMysqlDatabase();
+    try {
+      const store = await createBrokerStore(database.url.replace(/^mysql:/, "mysql+aiomysql:"));
+      expect(store).toBeInstanceOf(MysqlBrokerStore);
+      await roundTrip(store);
+      await store.close();
+      const other = await createBrokerStore(database.url.replace(/^mysql:/, "mariadb:"));
+      expect(await other.listSigningKeys()).toHaveLength(1);
+      await other.close();
+      // Text compares byte for byte: the server's default collation ignores case.
+      const collations = await database.query<{ c: string }>(
+        "select distinct collation_name as c from information_schema.columns where table_schema = database() and table_name like 'oidc\\_auth\\_%' and collation_name is not null",
+      );
+      expect(collations).toEqual([{ c: "utf8mb4_bin" }]);
+    } finally {
+      await database.drop();
+    }
+  });
+
+  it("an unreachable MySQL server fails without echoing the password", async () => {
+    const error = await createBrokerStore("mysql://user:hunter2@127.0.0.1:1/db").catch(
+      (e: Error) => e,
+    );
+    expect(error).toBeInstanceOf(Error);
+    expect(String((error as Error).message)).not.toContain("hunter2");
+    expect(String((error as Error).stack)).not.toContain("hunter2");
   });
 });
