@@ -29,8 +29,8 @@ describeBrokerStore("PGlite in a temporary folder", async () => {
   };
 });
 
-describeBrokerStore("Postgres (a fresh database)", async () => {
-  const database = await createTestDatabase();
+/** A store on a fresh database of a server, opened by URL; the database is dropped after. */
+async function storeOnFreshDatabase(database: { url: string; drop(): Promise<void> }) {
   try {
     const store = await createBrokerStore(database.url);
     return {
@@ -47,7 +47,11 @@ describeBrokerStore("Postgres (a fresh database)", async () => {
     await database.drop();
     throw err;
   }
-});
+}
+
+describeBrokerStore("Postgres (a fresh database)", async () =>
+  storeOnFreshDatabase(await createTestDatabase()),
+);
 
 describeBrokerStore("SQLite in a temporary file (libSQL)", async () => {
   const dir = await mkdtemp(join(tmpdir(), "oidc-auth-sqlite-"));
@@ -61,25 +65,9 @@ describeBrokerStore("SQLite in a temporary file (libSQL)", async () => {
   };
 });
 
-describeBrokerStore("MariaDB (a fresh database)", async () => {
-  const database = await createTestMysqlDatabase();
-  try {
-    const store = await createBrokerStore(database.url);
-    return {
-      store,
-      async cleanup() {
-        try {
-          await store.close();
-        } finally {
-          await database.drop();
-        }
-      },
-    };
-  } catch (err) {
-    await database.drop();
-    throw err;
-  }
-});
+describeBrokerStore("MariaDB (a fresh database)", async () =>
+  storeOnFreshDatabase(await createTestMysqlDatabase()),
+);
 
 // D1 through miniflare's D1 API from Node: the database is workerd's own D1 (SQLite inside
 // workerd, with D1's batch and without interactive transactions), the store's code runs here
