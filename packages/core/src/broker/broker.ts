@@ -200,6 +200,7 @@ export class Broker {
         ? await this.#idpAccessTokens.encrypt(tokens.access_token)
         : null,
       idpAccessExpiresAt,
+      idpSessionId: idpSessionOf(tokens),
       claims: JSON.stringify(identity),
       scope,
       createdAt: created,
@@ -297,6 +298,12 @@ export class Broker {
     const store = await this.#store?.catch(() => undefined);
     if (store && store !== this.#config.brokerStore) await store.close();
   }
+}
+
+/** The IdP's login session id: `sid` of the validated ID token, when it is a sane string. */
+export function idpSessionOf(tokens: oauth.TokenEndpointResponse): string | null {
+  const sid = oauth.getValidatedIdTokenClaims(tokens)?.sid;
+  return typeof sid === "string" && sid.length > 0 && sid.length <= 255 ? sid : null;
 }
 
 const SESSION_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;

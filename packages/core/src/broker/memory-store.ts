@@ -29,6 +29,7 @@ export class MemoryBrokerStore implements BrokerStore {
   readonly #peers = new Map<string, PeerJwksRecord>(); // by issuer
   readonly #buckets = new Map<string, TokenBucketState & { fullAt: number }>(); // by key
   readonly #nativeLogins = new Map<string, NativeLoginRecord>(); // by code challenge
+  readonly #usedIds = new Map<string, number>(); // single-use id -> expiresAt
 
   async setup(): Promise<void> {}
 
@@ -178,6 +179,24 @@ export class MemoryBrokerStore implements BrokerStore {
     return deleted;
   }
 
+  async deleteSessionsOfIdpSession(idpSessionId: string): Promise<number> {
+    let deleted = 0;
+    for (const session of [...this.#sessions.values()]) {
+      if (session.idpSessionId !== idpSessionId) continue;
+      this.#unindex(session);
+      this.#sessions.delete(session.id);
+      deleted++;
+    }
+    return deleted;
+  }
+
+  async useOnce(id: string, expiresAt: number, now: number): Promise<boolean> {
+    const recorded = this.#usedIds.get(id);
+    if (recorded !== undefined && recorded > now) return false;
+    this.#usedIds.set(id, expiresAt);
+    return true;
+  }
+
   async putNativeLogin(
     login: NativeLoginRecord,
     maxPerClient: number,
@@ -229,6 +248,9 @@ export class MemoryBrokerStore implements BrokerStore {
   async purgeExpired(now: number): Promise<number> {
     for (const [challenge, login] of this.#nativeLogins) {
       if (login.expiresAt <= now) this.#nativeLogins.delete(challenge);
+    }
+    for (const [id, expiresAt] of this.#usedIds) {
+      if (expiresAt <= now) this.#usedIds.delete(id);
     }
     for (const [key, bucket] of this.#buckets) {
       if (bucket.fullAt <= now) this.#buckets.delete(key);

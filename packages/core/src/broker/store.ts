@@ -85,6 +85,18 @@ export interface BrokerStore {
   deleteSession(id: string): Promise<void>;
   /** Removes every session of a subject (all of a user's logins); returns how many. */
   deleteSessionsOfSubject(subject: string): Promise<number>;
+  /**
+   * Removes every session of one login session at the IdP (`idpSessionId`, the `sid` of the
+   * login's ID token): what an IdP's back-channel logout names. Returns how many.
+   */
+  deleteSessionsOfIdpSession(idpSessionId: string): Promise<number>;
+
+  /**
+   * Records a single-use identifier (a back-channel logout token's `jti`) until `expiresAt`.
+   * True the first time; false (nothing changes) while an unexpired record of it exists, on
+   * any instance sharing the store. Atomic: of concurrent calls with one id, one wins.
+   */
+  useOnce(id: string, expiresAt: number, now: number): Promise<boolean>;
 
   /**
    * Remembers a native login (a client that keeps its own PKCE verifier) until its code
@@ -117,8 +129,9 @@ export interface BrokerStore {
   takeRateLimitToken?(key: string, limit: TokenBucketLimit, now: number): Promise<TokenTaken>;
 
   /**
-   * Deletes sessions with `expiresAt <= now`, native logins with `expiresAt <= now`, and
-   * rate-limit buckets that are full again by `now`; returns how many sessions.
+   * Deletes sessions with `expiresAt <= now`, native logins and single-use ids with
+   * `expiresAt <= now`, and rate-limit buckets that are full again by `now`; returns how
+   * many sessions.
    */
   purgeExpired(now: number): Promise<number>;
 }
@@ -169,6 +182,11 @@ export interface SessionRecord {
   idpAccessToken: string | null;
   /** When the IdP's access token expires (null: unknown); see `idpAccessToken`. */
   idpAccessExpiresAt: number | null;
+  /**
+   * The IdP's id of the login session (`sid` of the login's ID token), null when the IdP
+   * sent none: a back-channel logout that names it ends this session.
+   */
+  idpSessionId: string | null;
   /** The identity claims (JSON object). */
   claims: string;
   scope: string;
