@@ -16,7 +16,8 @@ export type EndpointName =
   | "device"
   | "logout"
   | "userinfo"
-  | "jwks";
+  | "jwks"
+  | "backchannelLogout";
 
 /** A value a claim constraint accepts. Values match exactly (same type, same value). */
 export type ClaimValue = string | number | boolean;
@@ -226,6 +227,25 @@ export interface OIDCAuthOptions {
   roleClaims?: string[];
   /** Path of each endpoint (relative to the prefix); `null` disables it. */
   routes?: Partial<Record<EndpointName, string | null>>;
+  /**
+   * Browser sessions (backend-for-frontend): `GET login` without a native client's
+   * `redirect_uri` ends in an `HttpOnly` session cookie and a redirect back to the app, and
+   * guards accept that cookie besides bearer tokens (unsafe methods only from the app's own
+   * origin). Tokens never reach page JavaScript. Default true; false serves bearer tokens only.
+   */
+  browserSessions?: boolean;
+  /**
+   * Name of the session cookie. Default `"oidc_auth_session"`; over https it carries the
+   * `__Host-` prefix. Letters, digits, `_` and `-` only.
+   */
+  sessionCookieName?: string;
+  /**
+   * Where page guards send a browser that has no session: the path (or absolute URL) at
+   * which `GET login` is served, including the prefix the endpoints are mounted under.
+   * Default the `login` route without a prefix (`"/auth/v2/login"`); the Next.js adapter
+   * defaults to `"/api/auth/v2/login"`, the SvelteKit adapter to its `handle` prefix.
+   */
+  loginPath?: string;
   /** How the client authenticates at the token endpoint. Default `client_secret_basic`. */
   clientAuthMethod?: "client_secret_basic" | "client_secret_post";
   /**
@@ -339,6 +359,10 @@ export interface ResolvedConfig {
   maxTokenBytes: number;
   roleClaims: string[];
   routes: Record<EndpointName, string | null>;
+  browserSessions: boolean;
+  /** Without the `__Host-` prefix (added over https). */
+  sessionCookieName: string;
+  loginPath: string;
   clientAuthMethod: "client_secret_basic" | "client_secret_post";
   allowInsecureRequests: boolean;
   transactionTtlSec: number;
@@ -360,6 +384,7 @@ export const DEFAULT_ROUTES: Record<EndpointName, string> = {
   logout: "/auth/v2/logout",
   userinfo: "/auth/v2/userinfo",
   jwks: "/auth/v2/.well-known/jwks.json",
+  backchannelLogout: "/auth/v2/backchannel-logout",
 };
 
 /** The endpoints that talk to the IdP: without `discoveryUrl` they are not served. */
@@ -370,6 +395,7 @@ const IDP_ENDPOINTS: readonly EndpointName[] = [
   "device",
   "logout",
   "userinfo",
+  "backchannelLogout",
 ];
 
 const ASYMMETRIC_ALGORITHMS = [
@@ -696,6 +722,9 @@ export function resolveConfig(options: OIDCAuthOptions): ResolvedConfig {
       "roles",
     ],
     routes,
+    browserSessions: options.browserSessions ?? true,
+    sessionCookieName: cookieName(options.sessionCookieName ?? "oidc_auth_session"),
+    loginPath: loginPath(options.loginPath ?? routes.login ?? DEFAULT_ROUTES.login),
     clientAuthMethod: options.clientAuthMethod ?? "client_secret_basic",
     allowInsecureRequests,
     transactionTtlSec: requireRange("transactionTtlSec", options.transactionTtlSec ?? 600, 10, 600),
@@ -709,6 +738,18 @@ export function resolveConfig(options: OIDCAuthOptions): ResolvedConfig {
     fetch: options.fetch,
     logger: withAppName(options.logger ?? consoleLogger, appName),
   };
+}
+
+function cookieName(name: string): string {
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(name) || name.startsWith("__")) {
+    throw new ConfigError("sessionCookieName: 1-64 letters, digits, _ or - (not starting with __).");
+  }
+  return name;
+}
+
+function loginPath(path: string): string {
+  if (path.startsWith("/") && !path.startsWith("//")) return path;
+  return absoluteUrl("loginPath", path);
 }
 
 /** `trustedIssuers` entries with their defaults, by issuer (no trailing slash). */

@@ -55,6 +55,9 @@ const ENV_OPTIONS: Record<string, Kind> = {
   tokenCacheSize: "number",
   rateLimits: "json",
   clientIpHeader: "string",
+  browserSessions: "boolean",
+  sessionCookieName: "string",
+  loginPath: "string",
 };
 
 /** `clientId` → `OIDC_CLIENT_ID`. */
