@@ -1,6 +1,7 @@
 import type { EndpointName, ResolvedConfig } from "./config.js";
 import type { EndpointHandler } from "./context.js";
 import { OIDCAuthError } from "./errors.js";
+import { backchannelLogout } from "./handlers/backchannel-logout.js";
 import { callback } from "./handlers/callback.js";
 import { device } from "./handlers/device.js";
 import { jwks } from "./handlers/jwks.js";
@@ -30,6 +31,7 @@ const HANDLERS: Record<
   logout: { methods: ["GET", "POST"], handler: logout },
   userinfo: { methods: ["GET"], handler: userinfo },
   jwks: { methods: ["GET"], handler: jwks, brokerOnly: true },
+  backchannelLogout: { methods: ["POST"], handler: backchannelLogout },
 };
 
 /** The enabled endpoints, in a fixed order. */
