@@ -742,7 +742,9 @@ export function resolveConfig(options: OIDCAuthOptions): ResolvedConfig {
 
 function cookieName(name: string): string {
   if (!/^[A-Za-z0-9_-]{1,64}$/.test(name) || name.startsWith("__")) {
-    throw new ConfigError("sessionCookieName: 1-64 letters, digits, _ or - (not starting with __).");
+    throw new ConfigError(
+      "sessionCookieName: 1-64 letters, digits, _ or - (not starting with __).",
+    );
   }
   return name;
 }

@@ -4,6 +4,7 @@ import type { ClaimConstraints, ResolvedConfig } from "./config.js";
 import type { DevicePolls } from "./device-polls.js";
 import type { SealedRefreshTokens } from "./passthrough-refresh.js";
 import type { IdentityProvider } from "./provider.js";
+import type { BrowserSessions } from "./sessions.js";
 import type { Transactions } from "./transactions.js";
 import type { AccessTokenVerifier } from "./verify.js";
 
@@ -15,6 +16,17 @@ export interface AuthenticateOptions {
   claims?: ClaimConstraints;
   /** Answer `null` instead of failing. */
   optional?: boolean;
+  /**
+   * What authenticates a request: a bearer token, the browser session cookie, or either
+   * (`"both"`, the default; a request with an `Authorization` header is judged by it alone).
+   * Unsafe methods authenticated by the cookie must come from the app's own origin.
+   */
+  accept?: "bearer" | "session" | "both";
+  /**
+   * Page guards (adapters): a browser navigation without credentials is redirected to the
+   * login (`loginPath`) and back, instead of a 401. Other requests still get 401 JSON.
+   */
+  redirectToLogin?: boolean;
 }
 
 /** What every endpoint handler works with. */
@@ -29,6 +41,8 @@ export interface AuthContext {
   readonly refreshTokens: SealedRefreshTokens;
   /** Present in broker mode. */
   readonly broker: Broker | undefined;
+  /** Browser sessions (cookies). */
+  readonly sessions: BrowserSessions;
   /** The guard with the configured constraints: the request's token (throws 401/403/503). */
   requireToken(request: Request): Promise<IDToken>;
 }

@@ -7,6 +7,7 @@ import type { RouteGuard } from "./guard.js";
 import type { BrokerUser, HandleRequestOptions } from "./oidc-auth.js";
 import { OIDCAuth } from "./oidc-auth.js";
 import type { HealthReport } from "./readiness.js";
+import type { BrowserSession } from "./sessions.js";
 
 /** An environment record, as `process.env` is. */
 export type EnvRecord = Record<string, string | undefined>;
@@ -131,6 +132,35 @@ export class DeferredOIDCAuth {
       authenticate: (request) => guard().authenticate(request),
       optional: (request) => guard().optional(request),
     };
+  }
+
+  /** {@link OIDCAuth.session}. */
+  session(request: Request): Promise<BrowserSession | null> {
+    return this.core.session(request);
+  }
+
+  /** {@link OIDCAuth.responseCookies}. */
+  responseCookies(request: Request): string[] {
+    return this.core.responseCookies(request);
+  }
+
+  /** {@link OIDCAuth.sameOrigin}. */
+  sameOrigin(request: Request, session: BrowserSession, formToken?: string): Promise<boolean> {
+    return this.core.sameOrigin(request, session, formToken);
+  }
+
+  /** {@link OIDCAuth.loginRedirect}. */
+  loginRedirect(request: Request, returnTo?: string): Response {
+    return this.core.loginRedirect(request, returnTo);
+  }
+
+  /** {@link OIDCAuth.refusedResponse}. */
+  refusedResponse(
+    err: unknown,
+    request: Request,
+    options?: Pick<AuthenticateOptions, "redirectToLogin">,
+  ): Response {
+    return this.core.refusedResponse(err, request, options);
   }
 
   /** {@link OIDCAuth.rotateSigningKey}. */

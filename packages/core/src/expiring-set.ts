@@ -24,6 +24,19 @@ export class ExpiringMap<V> {
     return true;
   }
 
+  /** A live entry, left in place. */
+  get(key: string, now = Date.now()): V | undefined {
+    const entry = this.#entries.get(key);
+    return entry && entry.expiresAt > now ? entry.value : undefined;
+  }
+
+  /** Sets an entry whether or not one is present. */
+  set(key: string, value: V, expiresAt: number, now = Date.now()): void {
+    this.#entries.delete(key);
+    this.#purge(now);
+    this.#entries.set(key, { value, expiresAt });
+  }
+
   /** Removes and returns a live entry. */
   take(key: string, now = Date.now()): V | undefined {
     const entry = this.#entries.get(key);

@@ -2,11 +2,12 @@ import { readBearerToken } from "./bearer.js";
 import type { IDToken } from "./claims.js";
 import { requireClaims, requireScopes } from "./claims.js";
 import type { ResolvedClaimConstraints } from "./config.js";
-import { resolveClaimConstraints } from "./config.js";
+import { ConfigError, resolveClaimConstraints } from "./config.js";
 import type { AuthenticateOptions } from "./context.js";
 import { missingToken, OIDCAuthError } from "./errors.js";
 import type { Logger } from "./log.js";
 import { describeError } from "./log.js";
+import type { BrowserSessions } from "./sessions.js";
 import type { TokenCache, VerifyUncached } from "./token-cache.js";
 
 /**
@@ -32,6 +33,8 @@ export interface RouteConstraints {
   claims: ResolvedClaimConstraints;
   /** No scopes and no claims: a cache hit is answered without looking at its claims. */
   none: boolean;
+  /** What may authenticate the request: bearer token, session cookie, or either. */
+  accept: "bearer" | "session" | "both";
 }
 
 /**
@@ -44,17 +47,21 @@ export class Guard {
   readonly #verifyUncached: VerifyUncached;
   readonly #configuredClaims: ResolvedClaimConstraints;
   readonly #logger: Logger;
+  readonly #sessions: BrowserSessions | undefined;
 
+  /** `sessions`: the browser sessions whose cookie a guard may accept (none: bearer only). */
   constructor(
     cache: TokenCache,
     verifyUncached: VerifyUncached,
     configuredClaims: ResolvedClaimConstraints,
     logger: Logger,
+    sessions?: BrowserSessions,
   ) {
     this.#cache = cache;
     this.#verifyUncached = verifyUncached;
     this.#configuredClaims = configuredClaims;
     this.#logger = logger;
+    this.#sessions = sessions;
   }
 
   /**
@@ -67,7 +74,16 @@ export class Guard {
       ? { ...this.#configuredClaims, ...own }
       : this.#configuredClaims;
     const scopes = options.scopes || undefined;
-    return { scopes, claims, none: scopes === undefined && Object.keys(claims).length === 0 };
+    const accept = options.accept ?? "both";
+    if (accept !== "bearer" && accept !== "session" && accept !== "both") {
+      throw new ConfigError('accept of a guard must be "bearer", "session" or "both".');
+    }
+    return {
+      scopes,
+      claims,
+      none: scopes === undefined && Object.keys(claims).length === 0,
+      accept,
+    };
   }
 
   /** The guard of one route, its constraints merged once. */
@@ -94,13 +110,34 @@ export class Guard {
     let answer: IDToken | Promise<IDToken>;
     try {
       const token = readBearerToken(request);
-      if (token === undefined) throw missingToken();
+      if (token === undefined) {
+        if (constraints.accept !== "bearer" && this.#sessions?.present(request)) {
+          return this.#fromSession(this.#sessions, request, constraints);
+        }
+        throw missingToken();
+      }
+      if (constraints.accept === "session") throw missingToken();
       answer = this.#cache.verify(token, this.#verifyUncached);
       if (answer instanceof Promise) return answer.then((t) => satisfy(t, constraints));
       return satisfy(answer, constraints);
     } catch (err) {
       return Promise.reject(err);
     }
+  }
+
+  /**
+   * The request's browser session checked against the constraints; an unsafe method must
+   * come from the app's own origin (or carry the session's CSRF token).
+   */
+  async #fromSession(
+    sessions: BrowserSessions,
+    request: Request,
+    constraints: RouteConstraints,
+  ): Promise<IDToken> {
+    const session = await sessions.lookup(request);
+    if (!session) throw missingToken();
+    await sessions.requireAllowed(request, session);
+    return satisfy(session.token, constraints);
   }
 
   /** {@link check}, always as a promise. */

@@ -28,6 +28,7 @@ export { diagnoseDiscoveryFailure, diagnoseKeySetFailure } from "./diagnostics.j
 export { envName, optionsFromEnv } from "./env.js";
 export { errorResponse, OIDCAuthError } from "./errors.js";
 export type { RouteGuard } from "./guard.js";
+export { BACKCHANNEL_LOGOUT_EVENT } from "./handlers/backchannel-logout.js";
 export type { TokenExchangeAnswer } from "./handlers/token-exchange.js";
 export type { UserInfoAnswer } from "./handlers/userinfo.js";
 export type { Logger } from "./log.js";
@@ -37,7 +38,7 @@ export type {
   HandleEndpointOptions,
   HandleRequestOptions,
 } from "./oidc-auth.js";
-export { OIDCAuth } from "./oidc-auth.js";
+export { isBrowserNavigation, OIDCAuth } from "./oidc-auth.js";
 export type { DeviceAuthorization } from "./provider.js";
 export type {
   BucketOption,
@@ -50,5 +51,8 @@ export type { HealthCheck, HealthReport } from "./readiness.js";
 export { healthResponse, NotReadyError } from "./readiness.js";
 export type { TokenAnswer } from "./responses.js";
 export { normalisePrefix } from "./router.js";
+export type { ParsedSetCookie } from "./session-cookie.js";
+export { parseSetCookie } from "./session-cookie.js";
+export type { BrowserSession } from "./sessions.js";
 export type { TokenBucketLimit, TokenTaken } from "./token-bucket.js";
 export type { TokenCacheStats } from "./token-cache.js";

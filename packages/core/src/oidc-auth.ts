@@ -20,6 +20,9 @@ import { recordClient } from "./request-client.js";
 import type { Endpoint } from "./router.js";
 import { enabledEndpoints, endpointForMethod, matchEndpoint, normalisePrefix } from "./router.js";
 import { ephemeralSecret } from "./seal.js";
+import { appOrigin } from "./session-cookie.js";
+import type { BrowserSession } from "./sessions.js";
+import { BrowserSessions } from "./sessions.js";
 import type { TokenCacheStats, VerifyUncached } from "./token-cache.js";
 import { TokenCache } from "./token-cache.js";
 import { Transactions } from "./transactions.js";
@@ -72,6 +75,7 @@ export class OIDCAuth {
   /** The verifier of the guard's tokens: the broker's in broker mode, else the IdP's. */
   readonly #verifyUncached: VerifyUncached;
   readonly #guard: Guard;
+  readonly #sessions: BrowserSessions;
 
   constructor(options: OIDCAuthOptions = {}) {
     const config = resolveConfig(options);
@@ -114,9 +118,25 @@ export class OIDCAuth {
     );
     const guardVerifier = this.#broker?.verifier ?? verifier;
     this.#verifyUncached = (token) => guardVerifier.verifyWithKid(token);
-    const guard = new Guard(tokenCache, this.#verifyUncached, config.claims, config.logger);
+    const idpTokens: VerifyUncached = (token) => verifier.verifyWithKid(token);
+    const sessions = new BrowserSessions({
+      config,
+      secrets,
+      provider,
+      idpVerifier: verifier,
+      broker: this.#broker,
+      verifyAccessToken: async (token) => tokenCache.verify(token, idpTokens),
+    });
+    this.#sessions = sessions;
+    const guard = new Guard(
+      tokenCache,
+      this.#verifyUncached,
+      config.claims,
+      config.logger,
+      config.browserSessions ? sessions : undefined,
+    );
     this.#guard = guard;
-    const everyRoute = guard.constraints({});
+    const bearerOnly = guard.constraints({ accept: "bearer" });
     this.#context = {
       config,
       provider,
@@ -125,7 +145,8 @@ export class OIDCAuth {
       refreshTokens: new SealedRefreshTokens(secrets, config.clientId),
       devicePolls: new DevicePolls(),
       broker: this.#broker,
-      requireToken: (request) => guard.verify(request, everyRoute),
+      sessions,
+      requireToken: (request) => guard.verify(request, bearerOnly),
     };
     this.#endpoints = enabledEndpoints(config);
     const broker = this.#broker;
@@ -226,6 +247,80 @@ export class OIDCAuth {
    */
   async verifyToken(token: string): Promise<IDToken> {
     return this.#tokenCache.verify(token, this.#verifyUncached);
+  }
+
+  /**
+   * The browser session of a request (its session cookie), renewed at the IdP when its
+   * access token is about to expire; `null` without one, or with a cookie that is tampered
+   * with, foreign or expired. Set-Cookie values the answer needs (a renewed cookie, or one
+   * that clears a bad cookie) are collected for {@link responseCookies}. Throws a 503
+   * {@link OIDCAuthError} when the store or IdP is unreachable and nothing valid can be
+   * served (the session is kept).
+   */
+  async session(request: Request): Promise<BrowserSession | null> {
+    if (!this.config.browserSessions || !this.#sessions.present(request)) return null;
+    return (await this.#sessions.lookup(request)) ?? null;
+  }
+
+  /**
+   * The Set-Cookie values that the guard or {@link session} produced for this request: a
+   * renewed session cookie, or the removal of an unusable one. Adapters append them to the
+   * response (`Set-Cookie`, one header each).
+   */
+  responseCookies(request: Request): string[] {
+    return this.#sessions.responseCookies(request);
+  }
+
+  /**
+   * Whether an unsafe request authenticated by this session comes from the app's own origin
+   * (`Sec-Fetch-Site`/`Origin`) or carries the session's CSRF token (`X-CSRF-Token` header,
+   * or `formToken` from a form field). Safe methods always do. For server actions and form
+   * handlers that authenticate with {@link session} themselves.
+   */
+  sameOrigin(request: Request, session: BrowserSession, formToken?: string): Promise<boolean> {
+    return this.#sessions.allows(request, session, formToken);
+  }
+
+  /**
+   * The redirect that sends a browser to the login and back: `loginPath?return_to=<path>`,
+   * `returnTo` defaulting to the request's own path and query (a path of this app).
+   */
+  loginRedirect(request: Request, returnTo?: string): Response {
+    const url = new URL(request.url);
+    const back = returnTo ?? `${url.pathname}${url.search}`;
+    const loginPath = this.config.loginPath;
+    const target = loginPath.startsWith("/")
+      ? new URL(loginPath, appOrigin(this.config, request))
+      : new URL(loginPath);
+    target.searchParams.set("return_to", back);
+    const location = loginPath.startsWith("/") ? `${target.pathname}${target.search}` : target.href;
+    return new Response(null, {
+      status: 303,
+      headers: { Location: location, "Cache-Control": "no-store" },
+    });
+  }
+
+  /**
+   * The response for a guard's refusal: a browser navigation without credentials goes to the
+   * login and back when `redirectToLogin` is set; anything else is the JSON error. Session
+   * cookies to clear are included.
+   */
+  refusedResponse(
+    err: unknown,
+    request: Request,
+    options: Pick<AuthenticateOptions, "redirectToLogin"> = {},
+  ): Response {
+    const response =
+      options.redirectToLogin &&
+      err instanceof OIDCAuthError &&
+      err.status === 401 &&
+      isBrowserNavigation(request)
+        ? this.loginRedirect(request)
+        : errorResponse(err);
+    for (const cookie of this.responseCookies(request)) {
+      response.headers.append("Set-Cookie", cookie);
+    }
+    return response;
   }
 
   /** Size, capacity and hit/miss counts of the guard's verified-token cache. */
@@ -336,4 +431,16 @@ export class OIDCAuth {
     if (!this.#broker) throw new Error("this instance is not in broker mode");
     return this.#broker;
   }
+}
+
+/**
+ * Whether a request is a browser navigating to a page (a link, a typed URL, a form's
+ * redirect): `Sec-Fetch-Mode: navigate`, or, from browsers that do not send it, a GET that
+ * accepts HTML. Page guards redirect these to the login; API calls get 401 JSON.
+ */
+export function isBrowserNavigation(request: Request): boolean {
+  if (request.method !== "GET" && request.method !== "HEAD") return false;
+  const mode = request.headers.get("sec-fetch-mode");
+  if (mode !== null) return mode === "navigate";
+  return (request.headers.get("accept") ?? "").includes("text/html");
 }

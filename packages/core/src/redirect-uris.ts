@@ -1,5 +1,6 @@
 import type { ResolvedConfig } from "./config.js";
 import { badRequest } from "./errors.js";
+import { appOrigin } from "./session-cookie.js";
 import { isLoopbackHost } from "./transport.js";
 
 /** Whitespace, control characters and backslashes: never part of a URI we accept. */
@@ -71,10 +72,16 @@ function isProxyTarget(config: ResolvedConfig, url: URL, value: string): boolean
  * (relative paths resolved against it, or absolute URIs under its base path), or a loopback
  * URI when loopback redirects are enabled. Returns the absolute URI.
  */
-export function checkPostLogoutRedirectUri(config: ResolvedConfig, value: string): string {
-  if (config.proxy && value.startsWith("/") && !value.startsWith("//")) {
-    const url = parseCallerUri(`${config.proxy}${value}`);
-    if (url && url.origin === new URL(config.proxy).origin) return url.href;
+export function checkPostLogoutRedirectUri(
+  config: ResolvedConfig,
+  value: string,
+  request?: Request,
+): string {
+  // A relative path: against `proxy`, else (a browser's logout) the app's own origin.
+  const base = config.proxy || (request ? appOrigin(config, request) : "");
+  if (base && value.startsWith("/") && !value.startsWith("//")) {
+    const url = parseCallerUri(`${base}${value}`);
+    if (url && url.origin === new URL(base).origin) return url.href;
   }
   const url = parseCallerUri(value);
   if (url) {
@@ -84,4 +91,24 @@ export function checkPostLogoutRedirectUri(config: ResolvedConfig, value: string
     if (isLoopbackRedirect(config, url, value)) return value;
   }
   throw badRequest("invalid_request", "post_logout_redirect_uri is not allowed.");
+}
+
+/**
+ * Where a browser-session login returns: a path on the app's own origin (`/profile?tab=2`),
+ * or an absolute URL on that origin, answered as its path. Anything else (another origin,
+ * `//host`, backslashes, control characters) is a 400: no open redirect. Default `/`.
+ */
+export function checkReturnTo(
+  config: ResolvedConfig,
+  request: Request,
+  value: string | undefined,
+): string {
+  if (value === undefined || value === "") return "/";
+  const origin = appOrigin(config, request);
+  const absolute = value.startsWith("/") && !value.startsWith("//") ? `${origin}${value}` : value;
+  const url = parseCallerUri(absolute);
+  if (!url || url.origin !== origin || url.href !== new URL(absolute).href) {
+    throw badRequest("invalid_request", "return_to must be a path of this app.");
+  }
+  return `${url.pathname}${url.search}`;
 }

@@ -2,7 +2,7 @@ import { CompactEncrypt, compactDecrypt, EncryptJWT, jwtDecrypt } from "jose";
 
 const encoder = new TextEncoder();
 
-async function deriveKey(secret: string, purpose: string): Promise<Uint8Array> {
+async function deriveKey(secret: string, purpose: string): Promise<Uint8Array<ArrayBuffer>> {
   const material = await crypto.subtle.importKey("raw", encoder.encode(secret), "HKDF", false, [
     "deriveBits",
   ]);
@@ -88,6 +88,22 @@ export class Sealer {
     }
     return undefined;
   }
+}
+
+/**
+ * An HMAC-SHA256 key derived from the first secret for one purpose (e.g. the CSRF tokens of
+ * browser sessions): deterministic, so every instance with the same secret agrees.
+ */
+export async function macKey(secrets: readonly string[], purpose: string): Promise<CryptoKey> {
+  const [secret] = secrets;
+  if (!secret) throw new Error("no secret");
+  return crypto.subtle.importKey(
+    "raw",
+    await deriveKey(secret, purpose),
+    { name: "HMAC", hash: "SHA-256" },
+    false,
+    ["sign"],
+  );
 }
 
 /** A random secret for a process that was given none (logins then do not survive a restart). */

@@ -16,6 +16,11 @@ export interface LoginTransaction {
   redirectUri: string;
   /** PKCE verifier; absent when the caller keeps its own. */
   verifier?: string;
+  /**
+   * A browser-session login: the same-origin path the browser returns to once the session
+   * cookie is set (the callback then redirects instead of answering with tokens).
+   */
+  returnTo?: string;
 }
 
 const COOKIE_NAME = "oidc_auth_tx";
@@ -74,7 +79,11 @@ export class Transactions {
   }
 
   /** Starts a transaction with fresh state, nonce and (unless the caller has one) verifier. */
-  async create(redirectUri: string, withVerifier: boolean): Promise<LoginTransaction> {
+  async create(
+    redirectUri: string,
+    withVerifier: boolean,
+    returnTo?: string,
+  ): Promise<LoginTransaction> {
     const tx: LoginTransaction = {
       id: randomId(),
       state: oauth.generateRandomState(),
@@ -82,7 +91,8 @@ export class Transactions {
       redirectUri,
     };
     if (withVerifier) tx.verifier = oauth.generateRandomCodeVerifier();
-    if (this.#config.pyClientCompat && tx.verifier) {
+    if (returnTo !== undefined) tx.returnTo = returnTo;
+    if (this.#config.pyClientCompat && tx.verifier && returnTo === undefined) {
       tx.state = `${tx.state}|${await this.#sealer.seal(compact(tx), this.ttlSec)}`;
     }
     return tx;
@@ -189,12 +199,12 @@ export class Transactions {
 }
 
 function compact(tx: LoginTransaction): Record<string, unknown> {
-  return { i: tx.id, s: tx.state, n: tx.nonce, r: tx.redirectUri, v: tx.verifier };
+  return { i: tx.id, s: tx.state, n: tx.nonce, r: tx.redirectUri, v: tx.verifier, t: tx.returnTo };
 }
 
 function expand(payload: Record<string, unknown> | undefined): LoginTransaction | undefined {
   if (!payload) return undefined;
-  const { i, s, n, r, v } = payload;
+  const { i, s, n, r, v, t } = payload;
   if (typeof i !== "string" || typeof n !== "string" || typeof r !== "string") return undefined;
   const tx: LoginTransaction = {
     id: i,
@@ -203,6 +213,7 @@ function expand(payload: Record<string, unknown> | undefined): LoginTransaction 
     redirectUri: r,
   };
   if (typeof v === "string") tx.verifier = v;
+  if (typeof t === "string") tx.returnTo = t;
   return tx;
 }
 

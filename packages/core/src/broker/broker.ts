@@ -168,6 +168,86 @@ export class Broker {
 
   /** After a successful login at the IdP (code or device): a new session and its tokens. */
   async login(tokens: oauth.TokenEndpointResponse): Promise<TokenAnswer> {
+    const credential = oauth.generateRandomState();
+    const { session, identity } = await this.#newSession(tokens, await sha256Hex(credential));
+    const { token, expiresIn } = await this.mint(identity, session.scope, session.id);
+    return tokenAnswer(token, expiresIn, session.scope, credential, session.expiresAt);
+  }
+
+  /**
+   * After a browser login at the IdP: a new session that the browser's cookie names. The
+   * cookie's credential is stored hashed under its own domain (see {@link browserHash}), so
+   * it never works as a refresh credential at the token endpoint, nor the reverse.
+   */
+  async loginBrowser(
+    tokens: oauth.TokenEndpointResponse,
+  ): Promise<{ sessionId: string; credential: string; expiresAt: number }> {
+    const credential = oauth.generateRandomState();
+    const { session } = await this.#newSession(tokens, await browserHash(credential));
+    return { sessionId: session.id, credential, expiresAt: session.expiresAt };
+  }
+
+  /**
+   * The browser session a cookie names, renewed at the IdP shortly before the IdP's access
+   * token expires (one instance asks, under the rotation lease). Undefined when it does not
+   * exist, does not match the credential, has expired or the IdP ended it. While the IdP
+   * cannot be reached the session is served as it is, until it expires.
+   */
+  async browserSession(sessionId: string, credential: string): Promise<SessionRecord | undefined> {
+    if (!isSessionId(sessionId)) return undefined;
+    let session = await this.#db((store) => store.getSession(sessionId));
+    if (!session || session.refreshHash !== (await browserHash(credential))) return undefined;
+    const t = now();
+    if (session.expiresAt <= t) {
+      await this.#db((store) => store.deleteSession(sessionId));
+      return undefined;
+    }
+    const renewAt = (session.idpAccessExpiresAt ?? Infinity) - RENEW_BEFORE_SEC;
+    if (t >= renewAt && session.idpRefreshToken) {
+      try {
+        session = await this.#rotation.renew(session);
+      } catch (err) {
+        this.#config.logger.warn("a browser session could not be renewed now; served as it is", {
+          session: sessionId,
+          ...describeError(err),
+        });
+      }
+    }
+    return session;
+  }
+
+  /** Ends the browser session a cookie names (logout): deleted, its IdP refresh token revoked. */
+  async endBrowserSession(sessionId: string, credential: string): Promise<void> {
+    if (!isSessionId(sessionId)) return;
+    const session = await this.#db((store) => store.getSession(sessionId));
+    if (session && session.refreshHash === (await browserHash(credential))) {
+      await this.#endSession(session);
+    }
+  }
+
+  /**
+   * Back-channel logout: ends the sessions of one IdP login session (`sid`), else of the
+   * subject, on every instance sharing the store. Answers how many ended.
+   */
+  async endIdpSessions(target: {
+    sid?: string | undefined;
+    sub?: string | undefined;
+  }): Promise<number> {
+    const { sid, sub } = target;
+    if (sid) return this.#db((store) => store.deleteSessionsOfIdpSession(sid));
+    if (sub) return this.#db((store) => store.deleteSessionsOfSubject(sub));
+    return 0;
+  }
+
+  /** Records a single-use id in the store (a logout token's jti); false if it was used. */
+  async useOnce(id: string, expiresAt: number): Promise<boolean> {
+    return this.#db((store) => store.useOnce(id, expiresAt, now()));
+  }
+
+  async #newSession(
+    tokens: oauth.TokenEndpointResponse,
+    refreshHash: string,
+  ): Promise<{ session: SessionRecord; identity: BrokerIdentity }> {
     await verifyIdTokenSignature(this.#config, this.#idpVerifier, tokens);
     const identity = await identityFromTokens(
       tokens,
@@ -178,15 +258,14 @@ export class Broker {
     if (!identity)
       throw badRequest("invalid_grant", "The identity provider did not identify the user.");
     const scope = tokens.scope ?? this.#config.scopes.join(" ");
-    const credential = oauth.generateRandomState();
     const created = now();
     // Without an IdP refresh token the IdP's access token is what revalidates the session.
     const withoutRefresh = !tokens.refresh_token;
-    const idpAccessExpiresAt = withoutRefresh ? idpAccessExpiry(this.#config, tokens) : null;
+    const idpAccessExpiresAt = idpAccessExpiry(this.#config, tokens);
     const session: SessionRecord = {
       id: crypto.randomUUID(),
       subject: identity.sub,
-      refreshHash: await sha256Hex(credential),
+      refreshHash,
       previousHash: null,
       retiredHashes: [],
       rotatedAt: null,
@@ -213,8 +292,7 @@ export class Broker {
     };
     await this.#db((store) => store.createSession(session));
     this.#purgeNowAndThen();
-    const { token, expiresIn } = await this.mint(identity, scope, session.id);
-    return tokenAnswer(token, expiresIn, scope, credential, session.expiresAt);
+    return { session, identity };
   }
 
   /**
@@ -304,6 +382,14 @@ export class Broker {
 export function idpSessionOf(tokens: oauth.TokenEndpointResponse): string | null {
   const sid = oauth.getValidatedIdTokenClaims(tokens)?.sid;
   return typeof sid === "string" && sid.length > 0 && sid.length <= 255 ? sid : null;
+}
+
+/** A browser session is renewed this long before the IdP's access token expires. */
+const RENEW_BEFORE_SEC = 15;
+
+/** The stored hash of a browser session's credential: SHA-256 under its own domain. */
+function browserHash(credential: string): Promise<string> {
+  return sha256Hex(`browser-session:${credential}`);
 }
 
 const SESSION_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;

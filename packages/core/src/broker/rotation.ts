@@ -289,6 +289,47 @@ export class SessionRotation {
   }
 
   /**
+   * Renews a browser session at the IdP without rotating its credential (the cookie stays
+   * the same): under the same lease as a rotation, so one instance asks the IdP while the
+   * others keep serving the session as it is. Answers the session as renewed, the session
+   * unchanged when another instance holds the lease, or undefined when the IdP ended it
+   * (then it is deleted). A transient failure throws and changes nothing.
+   */
+  async renew(session: SessionRecord): Promise<SessionRecord | undefined> {
+    const ctx = this.#ctx;
+    const t = now();
+    const lease = crypto.randomUUID();
+    const claimed = await ctx.db((store) =>
+      store.claimRotation(session.id, session.refreshHash, lease, t + this.leaseSec, t),
+    );
+    if (!claimed) return session;
+    let outcome: Omit<RotationOutcome, "refreshHash" | "rotationAnswer" | "rotatedAt">;
+    try {
+      ({ outcome } = await this.#askIdp(session));
+    } catch (err) {
+      if (err instanceof SessionOver) {
+        ctx.config.logger.info("the identity provider ended a browser session", {
+          session: session.id,
+          reason: err.reason,
+        });
+        await ctx.endSession(session);
+        return undefined;
+      }
+      await ctx
+        .db((store) => store.releaseRotation(session.id, lease))
+        .catch((e) =>
+          ctx.config.logger.warn("could not give back a renewal lease", describeError(e)),
+        );
+      throw err;
+    }
+    const changes = { ...outcome, rotationLease: null, rotationLeaseUntil: null };
+    const updated = await ctx.db((store) =>
+      store.updateSession(session.id, session.refreshHash, changes),
+    );
+    return updated ? { ...session, ...changes } : undefined;
+  }
+
+  /**
    * What the IdP says about the session now: with an IdP refresh token a refresh grant;
    * without one, userinfo with the IdP access token while it lives. Throws
    * {@link SessionOver} when the session must end, another error to keep it unchanged.
@@ -352,7 +393,8 @@ export class SessionRotation {
           ? await ctx.idpRefreshTokens.encrypt(tokens.refresh_token)
           : session.idpRefreshToken,
         idpAccessToken: null,
-        idpAccessExpiresAt: null,
+        // Browser sessions renew shortly before it (see `renew`); refresh credentials ignore it.
+        idpAccessExpiresAt: idpAccessExpiry(ctx.config, tokens),
         claims: JSON.stringify(identity),
         scope: tokens.scope ?? session.scope,
         expiresAt: sessionExpiry(ctx.config, session.createdAt, t, undefined),

@@ -1,7 +1,7 @@
 import type { AuthContext } from "../context.js";
 import { badRequest, OIDCAuthError } from "../errors.js";
 import { singleParam } from "../request-body.js";
-import { exchangeCodeForToken } from "./code-exchange.js";
+import { exchangeCode, exchangeCodeForToken } from "./code-exchange.js";
 
 const ERROR_CODE = /^[a-z_]{1,64}$/;
 
@@ -10,7 +10,8 @@ const ERROR_CODE = /^[a-z_]{1,64}$/;
  * this browser's sealed cookie, match `state`, be unexpired and unused, before the IdP is
  * asked anything; any answer at the callback, an error included, uses it up. The response
  * must then pass oauth4webapi's checks (RFC 9207 `iss` where the IdP advertises it).
- * Answers with the token as JSON and clears the cookie.
+ * Answers with the token as JSON and clears the cookie; a browser-session login instead
+ * gets its session cookie and a redirect to the page it started from.
  */
 export async function callback(ctx: AuthContext, request: Request): Promise<Response> {
   const query = new URL(request.url).searchParams;
@@ -47,15 +48,24 @@ export async function callback(ctx: AuthContext, request: Request): Promise<Resp
     }
     throw err;
   }
-  return exchangeCodeForToken(
-    ctx,
-    {
-      code,
-      authorizationResponse,
-      redirectUri: tx.redirectUri,
-      codeVerifier: tx.verifier,
-      nonce: tx.nonce,
-    },
-    clear,
-  );
+  const exchange = {
+    code,
+    authorizationResponse,
+    redirectUri: tx.redirectUri,
+    codeVerifier: tx.verifier,
+    nonce: tx.nonce,
+  };
+  if (tx.returnTo === undefined) return exchangeCodeForToken(ctx, exchange, clear);
+  // A browser-session login: the session cookie, and back to the page the login started from.
+  const tokens = await exchangeCode(ctx, exchange);
+  const headers = new Headers({
+    Location: tx.returnTo,
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+  });
+  headers.append("Set-Cookie", clear["Set-Cookie"]);
+  for (const cookie of await ctx.sessions.start(request, tokens))
+    headers.append("Set-Cookie", cookie);
+  return new Response(null, { status: 303, headers });
 }

@@ -76,24 +76,35 @@ async function checkIdToken(ctx: AuthContext, tokens: oauth.TokenEndpointRespons
   }
 }
 
+/** What a code exchange needs: the code, the login's PKCE verifier, nonce and redirect URI. */
+export interface CodeExchange {
+  code: string;
+  authorizationResponse?: URLSearchParams | undefined;
+  redirectUri: string;
+  codeVerifier: string;
+  nonce: string;
+}
+
 /**
- * Exchanges a code of a login this server started and answers with the token. The ID
- * token is validated in full: claims and nonce by oauth4webapi, signature, age and
- * `at_hash` here.
+ * Exchanges a code of a login this server started. The ID token is validated in full:
+ * claims and nonce by oauth4webapi, signature, age and `at_hash` here.
  */
-export async function exchangeCodeForToken(
+export async function exchangeCode(
   ctx: AuthContext,
-  input: {
-    code: string;
-    authorizationResponse?: URLSearchParams | undefined;
-    redirectUri: string;
-    codeVerifier: string;
-    nonce: string;
-  },
-  headers: Record<string, string> = {},
-): Promise<Response> {
+  input: CodeExchange,
+): Promise<oauth.TokenEndpointResponse> {
   const tokens = await ctx.provider.exchangeCode(input);
   await checkIdToken(ctx, tokens);
+  return tokens;
+}
+
+/** Exchanges a code (see {@link exchangeCode}) and answers with the token as JSON. */
+export async function exchangeCodeForToken(
+  ctx: AuthContext,
+  input: CodeExchange,
+  headers: Record<string, string> = {},
+): Promise<Response> {
+  const tokens = await exchangeCode(ctx, input);
   const answer = ctx.broker
     ? await ctx.broker.login(tokens)
     : await ctx.refreshTokens.answer(tokens);

@@ -1,10 +1,11 @@
 import { calculatePKCECodeChallenge } from "oauth4webapi";
 import type { AuthContext } from "../context.js";
 import { badRequest } from "../errors.js";
-import { checkRedirectUri } from "../redirect-uris.js";
+import { checkRedirectUri, checkReturnTo } from "../redirect-uris.js";
 import { singleParam } from "../request-body.js";
 import { clientOf } from "../request-client.js";
 import { redirectResponse } from "../responses.js";
+import { appOrigin } from "../session-cookie.js";
 
 const PROMPTS = new Set(["none", "login", "consent", "select_account"]);
 const CODE_CHALLENGE = /^[A-Za-z0-9\-._~]{43,128}$/;
@@ -46,7 +47,15 @@ function parseBoolean(value: string | undefined, fallback: boolean): boolean {
  */
 export async function login(ctx: AuthContext, request: Request): Promise<Response> {
   const query = new URL(request.url).searchParams;
-  const redirectUri = checkRedirectUri(ctx.config, singleParam(query, "redirect_uri", 2048));
+  const requestedRedirect = singleParam(query, "redirect_uri", 2048);
+  const returnTo =
+    requestedRedirect === undefined && ctx.config.browserSessions
+      ? checkReturnTo(ctx.config, request, singleParam(query, "return_to", 2048))
+      : undefined;
+  const redirectUri =
+    returnTo === undefined
+      ? checkRedirectUri(ctx.config, requestedRedirect)
+      : sessionCallbackUrl(ctx, request);
   const prompt = singleParam(query, "prompt", 32);
   if (prompt !== undefined && !PROMPTS.has(prompt)) {
     throw badRequest("invalid_request", "prompt must be none, login, consent or select_account.");
@@ -63,8 +72,11 @@ export async function login(ctx: AuthContext, request: Request): Promise<Respons
   } else if (method !== undefined) {
     throw badRequest("invalid_request", "code_challenge_method without code_challenge.");
   }
+  if (returnTo !== undefined && codeChallenge !== undefined) {
+    throw badRequest("invalid_request", "A native client's login needs its redirect_uri.");
+  }
 
-  const tx = await ctx.transactions.create(redirectUri, codeChallenge === undefined);
+  const tx = await ctx.transactions.create(redirectUri, codeChallenge === undefined, returnTo);
   const params: Record<string, string> = { redirect_uri: redirectUri, scope, nonce: tx.nonce };
   if (prompt) params.prompt = prompt;
   if (codeChallenge !== undefined) {
@@ -84,4 +96,23 @@ export async function login(ctx: AuthContext, request: Request): Promise<Respons
   const headers: Record<string, string> = {};
   if (codeChallenge === undefined) headers["Set-Cookie"] = await ctx.transactions.cookie(tx);
   return redirectResponse(location, headers);
+}
+
+/**
+ * The callback URL of a browser-session login: this app's origin (`proxy`'s when set) and
+ * the path the login was served at, with the login route replaced by the callback route,
+ * so it works under any mount prefix. The IdP must know it as a redirect URI.
+ */
+function sessionCallbackUrl(ctx: AuthContext, request: Request): string {
+  const { login: loginRoute, callback } = ctx.config.routes;
+  if (!callback || !loginRoute) {
+    throw badRequest("invalid_request", "Browser logins need the callback route.");
+  }
+  const { pathname } = new URL(request.url);
+  let prefix = pathname.endsWith(loginRoute) ? pathname.slice(0, -loginRoute.length) : "";
+  if (ctx.config.proxy) {
+    const base = new URL(ctx.config.proxy).pathname.replace(/\/+$/, "");
+    if (base && !prefix.startsWith(`${base}/`) && prefix !== base) prefix = `${base}${prefix}`;
+  }
+  return `${appOrigin(ctx.config, request)}${prefix}${callback}`;
 }

@@ -16,6 +16,13 @@ const CALLER_STATE = /^[\x21-\x7e]{1,512}$/;
 async function revokeSession(ctx: AuthContext, request: Request, form: URLSearchParams) {
   const credential =
     singleParam(form, "refresh-token", 8192) ?? singleParam(form, "refresh_token", 8192);
+  if (credential === undefined && !request.headers.has("authorization")) {
+    // A browser's session: only from the app's own pages (Origin) or with its CSRF token.
+    if (ctx.sessions.present(request)) {
+      await ctx.sessions.end(request, singleParam(form, "csrf_token", 256));
+    }
+    return;
+  }
   const broker = ctx.broker;
   if (!broker) {
     const idpRefreshToken = credential ? await ctx.refreshTokens.open(credential) : undefined;
@@ -37,7 +44,9 @@ async function revokeSession(ctx: AuthContext, request: Request, form: URLSearch
  * with `client_id`, the (allow-listed) `post_logout_redirect_uri` and a `state` (the
  * caller's, or a random one); without such an endpoint, straight to that URI, or to `/`.
  * Only `POST` with a credential revokes anything (a cross-site `GET`, a link or an image,
- * cannot end a session), and it answers 303 so the browser follows with a `GET`.
+ * cannot end a session), and it answers 303 so the browser follows with a `GET`. A
+ * browser's session cookie is such a credential when the POST comes from the app's own
+ * origin or carries the session's `csrf_token`; its session ends and the cookie is cleared.
  */
 export async function logout(ctx: AuthContext, request: Request): Promise<Response> {
   const query = new URL(request.url).searchParams;
@@ -46,7 +55,9 @@ export async function logout(ctx: AuthContext, request: Request): Promise<Respon
     singleParam(query, name, maxLength) ?? (form ? singleParam(form, name, maxLength) : undefined);
   const requested = param("post_logout_redirect_uri", 2048);
   const target =
-    requested === undefined ? undefined : checkPostLogoutRedirectUri(ctx.config, requested);
+    requested === undefined
+      ? undefined
+      : checkPostLogoutRedirectUri(ctx.config, requested, request);
   const callerState = param("state", 512);
   if (callerState !== undefined && !CALLER_STATE.test(callerState)) {
     throw badRequest("invalid_request", "state is malformed.");
@@ -54,15 +65,18 @@ export async function logout(ctx: AuthContext, request: Request): Promise<Respon
   if (form) await revokeSession(ctx, request, form);
   const status = request.method === "POST" ? 303 : 302;
   const endSession = await ctx.provider.endSessionEndpoint();
+  let location: string | URL;
   if (!endSession) {
-    return redirectResponse(
-      target ?? (ctx.config.proxy ? `${ctx.config.proxy}/` : "/"),
-      {},
-      status,
-    );
+    location = target ?? (ctx.config.proxy ? `${ctx.config.proxy}/` : "/");
+  } else {
+    endSession.searchParams.set("client_id", ctx.config.clientId);
+    if (target) endSession.searchParams.set("post_logout_redirect_uri", target);
+    endSession.searchParams.set("state", callerState ?? generateRandomState());
+    location = endSession;
   }
-  endSession.searchParams.set("client_id", ctx.config.clientId);
-  if (target) endSession.searchParams.set("post_logout_redirect_uri", target);
-  endSession.searchParams.set("state", callerState ?? generateRandomState());
-  return redirectResponse(endSession, {}, status);
+  const response = redirectResponse(location, {}, status);
+  for (const cookie of ctx.sessions.responseCookies(request)) {
+    response.headers.append("Set-Cookie", cookie);
+  }
+  return response;
 }
