@@ -2,6 +2,7 @@ import type { OIDCAuthOptions } from "@oidc-auth/hono";
 import { errorResponse, HonoOIDCAuth, OIDCAuthError, optionsFromEnv } from "@oidc-auth/hono";
 import { Hono } from "hono";
 import { DEMO_ICON, demoPage } from "./demo-page.js";
+import { profilePage } from "./profile-page.js";
 
 /**
  * The example app: the auth endpoints under /api, a public route, protected routes and an
@@ -11,7 +12,10 @@ export function createApp(
   env: Record<string, string | undefined>,
   overrides: OIDCAuthOptions = {},
 ) {
-  const auth = new HonoOIDCAuth(optionsFromEnv(env, overrides));
+  // The endpoints live under /api: page guards send browsers to the login there.
+  const auth = new HonoOIDCAuth(
+    optionsFromEnv({ OIDC_LOGIN_PATH: "/api/auth/v2/login", ...env }, overrides),
+  );
   const app = new Hono();
 
   app.route("/api", auth.routes());
@@ -58,6 +62,20 @@ export function createApp(
       "Cache-Control": "public, max-age=86400",
     }),
   );
+  // A page of a browser session: a navigation without one goes through the login and back.
+  const page = auth.required({ accept: "session", redirectToLogin: true });
+  app.get("/profile", page, async (c) => {
+    const session = await auth.session(c.req.raw);
+    if (!session) return c.redirect("/profile");
+    return c.html(profilePage(session), 200, { "Cache-Control": "no-store" });
+  });
+  // A form POST authenticated by the session cookie: only from this app's own pages.
+  app.post("/profile/hello", page, async (c) => {
+    const session = await auth.session(c.req.raw);
+    if (!session) return c.redirect("/profile", 303);
+    const name = c.get("token").preferred_username ?? c.get("token").sub;
+    return c.html(profilePage(session, `Hello, ${name}!`), 200, { "Cache-Control": "no-store" });
+  });
   app.get("/", (c) => c.html(demoPage()));
   app.get("/callback", (c) => c.html(demoPage()));
   return { app, auth };

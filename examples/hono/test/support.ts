@@ -1,4 +1,4 @@
-import { createServer } from "node:http";
+import { createServer, request as httpRequest } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { DevIdp } from "@oidc-auth/dev-idp";
 import { startDevIdp } from "@oidc-auth/dev-idp";
@@ -200,4 +200,131 @@ export async function startOwnIssuer(): Promise<OwnIssuer> {
       server.closeAllConnections();
     });
   return own as OwnIssuer;
+}
+
+/**
+ * One HTTP request with exactly the headers given, as a browser would send them. (Node's
+ * `fetch` sets `Sec-Fetch-Mode: cors` whatever the caller asks, so it cannot send a
+ * navigation.) Redirects are not followed.
+ */
+export function rawRequest(
+  url: URL,
+  init: { method?: string; body?: string | URLSearchParams; headers?: Record<string, string> } = {},
+): Promise<Response> {
+  const body = init.body === undefined ? undefined : String(init.body);
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(
+      url,
+      {
+        method: init.method ?? "GET",
+        headers: {
+          ...(body === undefined ? {} : { "content-length": Buffer.byteLength(body) }),
+          ...init.headers,
+        },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("error", reject);
+        res.on("end", () => {
+          const headers = new Headers();
+          for (const [name, value] of Object.entries(res.headers)) {
+            for (const v of Array.isArray(value) ? value : [value ?? ""]) headers.append(name, v);
+          }
+          const status = res.statusCode ?? 0;
+          const payload = [204, 304].includes(status) ? null : Buffer.concat(chunks);
+          resolve(new Response(payload, { status, headers }));
+        });
+      },
+    );
+    req.on("error", reject);
+    req.end(body);
+  });
+}
+
+/**
+ * A browser of the app for HTTP-level session tests: keeps the app's cookies (as a browser
+ * would, with their attributes), sends navigations as browsers do (`Sec-Fetch-Mode:
+ * navigate`, HTML accepted) and follows nothing by itself.
+ */
+export class AppBrowser {
+  /** name → the whole Set-Cookie line that set it. */
+  readonly setCookies = new Map<string, string>();
+
+  constructor(readonly stack: Stack) {}
+
+  /** The Cookie header this browser sends. */
+  cookieHeader(): string {
+    return [...this.setCookies.values()].map((line) => line.split(";")[0]).join("; ");
+  }
+
+  store(response: Response): void {
+    for (const line of response.headers.getSetCookie()) {
+      const name = line.slice(0, line.indexOf("="));
+      if (/;\s*Max-Age=0(;|$)/i.test(line)) this.setCookies.delete(name);
+      else this.setCookies.set(name, line);
+    }
+  }
+
+  async request(
+    path: string,
+    init: {
+      method?: string;
+      body?: string | URLSearchParams;
+      headers?: Record<string, string>;
+    } = {},
+  ) {
+    const cookie = this.cookieHeader();
+    const response = await rawRequest(new URL(path, this.stack.url), {
+      ...init,
+      headers: { ...(cookie ? { cookie } : {}), ...init.headers },
+    });
+    this.store(response);
+    return response;
+  }
+
+  /** A page navigation, as a browser sends it. */
+  navigate(path: string): Promise<Response> {
+    return this.request(path, {
+      headers: { accept: "text/html", "sec-fetch-mode": "navigate", "sec-fetch-site": "none" },
+    });
+  }
+
+  /** A form POST from the app's own page (`Origin` = the app). */
+  postForm(path: string, form: Record<string, string>, headers: Record<string, string> = {}) {
+    return this.request(path, {
+      method: "POST",
+      body: new URLSearchParams(form),
+      headers: {
+        "content-type": "application/x-www-form-urlencoded",
+        origin: new URL(this.stack.url).origin,
+        "sec-fetch-site": "same-origin",
+        ...headers,
+      },
+    });
+  }
+
+  /**
+   * Opens `path` without a session and signs in the way a person does: the page redirects to
+   * the login, the login to the IdP, the IdP back to the callback, the callback to `path`.
+   * Answers the final page.
+   */
+  async signIn(path = "/profile", username = "alice"): Promise<Response> {
+    const page = await this.navigate(path);
+    if (page.status !== 303) throw new Error(`${path} answered ${page.status}, not a redirect`);
+    const login = await this.navigate(page.headers.get("location") as string);
+    if (login.status !== 302)
+      throw new Error(`login answered ${login.status}: ${await login.text()}`);
+    const user = this.stack.idp.users.find((u) => u.username === username);
+    const back = await this.stack.idp.completeLogin(
+      login.headers.get("location") as string,
+      username,
+      user?.password,
+    );
+    const callback = await this.navigate(`${back.pathname}${back.search}`);
+    if (callback.status !== 303) {
+      throw new Error(`callback answered ${callback.status}: ${await callback.text()}`);
+    }
+    return this.navigate(callback.headers.get("location") as string);
+  }
 }

@@ -98,6 +98,8 @@ export class BrowserSessions {
   readonly #sealer: Sealer;
   readonly #csrfKey: Promise<CryptoKey>;
   readonly #cookies = new WeakMap<Request, string[]>();
+  /** One lookup per request: the guard's and the route's `session()` share it. */
+  readonly #lookups = new WeakMap<Request, Promise<BrowserSession | undefined>>();
   readonly #refreshing = new Map<string, Promise<PassthroughState | undefined>>();
   readonly #successors = new ExpiringMap<PassthroughState>(MAX_TRACKED);
   /** IdP logouts heard by this instance: `sid:<sid>` / `sub:<sub>` → when (unix s). */
@@ -188,7 +190,18 @@ export class BrowserSessions {
    * {@link OIDCAuthError} when the store or the IdP cannot be reached and nothing valid can
    * be served: the session is kept for the next request.
    */
-  async lookup(request: Request): Promise<BrowserSession | undefined> {
+  lookup(request: Request): Promise<BrowserSession | undefined> {
+    let lookup = this.#lookups.get(request);
+    if (!lookup) {
+      lookup = this.#lookup(request);
+      this.#lookups.set(request, lookup);
+      // A failure (503) is not remembered: a retry with the same request asks again.
+      lookup.catch(() => this.#lookups.delete(request));
+    }
+    return lookup;
+  }
+
+  async #lookup(request: Request): Promise<BrowserSession | undefined> {
     const value = this.#cookie.read(request);
     if (value === undefined) {
       if (this.#cookie.present(request)) this.#collect(request, this.#cookie.clear(request));

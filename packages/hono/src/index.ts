@@ -67,7 +67,9 @@ export class HonoOIDCAuth extends OIDCAuth {
   ): MiddlewareHandler<OIDCAuthEnv> | Handler<OIDCAuthEnv, P> {
     const { handler, options } = guardArguments(first, second);
     const guard = this.guard(options);
-    return guardedRoute((request) => guard.check(request), handler, errorResponse);
+    const refused = (request: Request) => (err: unknown) =>
+      this.refusedResponse(err, request, options);
+    return guardedRoute(this, (request) => guard.check(request), handler, refused);
   }
 
   /**
@@ -87,7 +89,19 @@ export class HonoOIDCAuth extends OIDCAuth {
   ): MiddlewareHandler<OptionalOIDCAuthEnv> | Handler<OptionalOIDCAuthEnv, P> {
     const { handler, options } = guardArguments(first, second);
     const guard = this.guard(options);
-    return guardedRoute((request) => guard.checkOptional(request), handler);
+    return guardedRoute(this, (request) => guard.checkOptional(request), handler);
+  }
+}
+
+/** The response with the Set-Cookie values added (copied first if its headers are immutable). */
+function withCookies(response: Response, cookies: readonly string[]): Response {
+  try {
+    for (const cookie of cookies) response.headers.append("Set-Cookie", cookie);
+    return response;
+  } catch {
+    const copy = new Response(response.body, response);
+    for (const cookie of cookies) copy.headers.append("Set-Cookie", cookie);
+    return copy;
   }
 }
 
@@ -123,33 +137,47 @@ function guardArguments<H>(
 
 /**
  * The guard as Hono middleware (no handler) or as the wrapper of one handler: sets
- * `token`, then runs the handler or the next one. An answer the guard has at once keeps
- * the route synchronous; a refusal becomes `refused`'s response (none for `optional`).
+ * `token`, then runs the handler or the next one. An answer the guard has at once (a
+ * cached bearer token) keeps the route synchronous; a refusal becomes `refused`'s response
+ * (none for `optional`). A request authenticated by its session cookie may need cookies
+ * set (a renewed session, or one cleared): they are added to the route's response.
  */
 function guardedRoute<T, P extends string>(
+  auth: OIDCAuth,
   check: (request: Request) => T | Promise<T>,
   handler: Handler<{ Variables: { token: T } }, P> | undefined,
-  refused?: (err: unknown) => Response,
+  refused?: (request: Request) => (err: unknown) => Response,
 ): Handler<{ Variables: { token: T } }, P> {
   const run = handler ?? ((_c, next) => next());
   return (c, next) => {
-    const answer = check(c.req.raw);
+    const request = c.req.raw;
+    const answer = check(request);
     if (!(answer instanceof Promise)) {
       c.set("token", answer);
       return run(c, next);
     }
-    return answer.then((token) => {
+    return answer.then(async (token) => {
       c.set("token", token);
-      return run(c, next);
-    }, refused);
+      const response = await run(c, next);
+      const cookies = auth.responseCookies(request);
+      if (cookies.length === 0) return response;
+      if (response instanceof Response) return withCookies(response, cookies);
+      c.res = withCookies(c.res, cookies);
+      return response;
+    }, refused?.(request));
   };
 }
 
-/** Options of `required()` and `optional()`: the route's scope and claim constraints. */
+/**
+ * Options of `required()` and `optional()`: the route's scope and claim constraints, what
+ * may authenticate (`accept`: bearer token, session cookie, or both), and for pages
+ * `redirectToLogin` (a browser navigation without a session goes to the login and back).
+ */
 export type GuardOptions = Omit<AuthenticateOptions, "optional">;
 
 export type {
   AuthenticateOptions,
+  BrowserSession,
   HealthCheck,
   HealthReport,
   IDToken,
@@ -160,6 +188,7 @@ export type {
 export {
   ConfigError,
   errorResponse,
+  isBrowserNavigation,
   MemoryBrokerStore,
   NotReadyError,
   OIDCAuthError,
