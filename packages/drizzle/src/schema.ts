@@ -46,6 +46,8 @@ export const sessions = pgTable(
     idpRefreshToken: text("idp_refresh_token"),
     idpAccessToken: text("idp_access_token"),
     idpAccessExpiresAt: bigint("idp_access_expires_at", { mode: "number" }),
+    /** The IdP's login session (`sid`): a back-channel logout names it. */
+    idpSessionId: text("idp_session_id"),
     claims: text("claims").notNull(),
     scope: text("scope").notNull(),
     createdAt: bigint("created_at", { mode: "number" }).notNull(),
@@ -54,6 +56,7 @@ export const sessions = pgTable(
   (t) => [
     index("oidc_auth_sessions_retired_hashes_idx").using("gin", t.retiredHashes),
     index("oidc_auth_sessions_subject_idx").on(t.subject),
+    index("oidc_auth_sessions_idp_session_id_idx").on(t.idpSessionId),
     index("oidc_auth_sessions_expires_at_idx").on(t.expiresAt),
   ],
 );
@@ -75,6 +78,19 @@ export const nativeLogins = pgTable(
     index("oidc_auth_native_logins_client_idx").on(t.client, t.expiresAt),
     index("oidc_auth_native_logins_expires_at_idx").on(t.expiresAt),
   ],
+);
+
+/**
+ * Single-use ids (the `jti` of back-channel logout tokens) until they expire: a replayed
+ * logout token finds its id here. A row with `expires_at <= now` counts as absent and is purged.
+ */
+export const usedIds = pgTable(
+  "oidc_auth_used_ids",
+  {
+    id: text("id").primaryKey(),
+    expiresAt: bigint("expires_at", { mode: "number" }).notNull(),
+  },
+  (t) => [index("oidc_auth_used_ids_expires_at_idx").on(t.expiresAt)],
 );
 
 /** The JWKS of trusted peers as last fetched, so a cold instance verifies while a peer is down. */

@@ -24,6 +24,8 @@ const FUTURE = 4_000_000_000;
 /** Characters from several scripts and planes, combining marks, quotes, backslashes. */
 const UNICODE =
   "Zoë – 日本語 – Ελληνικά – עברית – 🙂🔐 – e\u0301 – \"quoted\" 'single' \\ back\\slash";
+/** The longest IdP session id the core keeps (255 UTF-16 units), with unicode and quotes. */
+const SID_255 = `${UNICODE}${"s".repeat(255 - UNICODE.length)}`;
 /** About 8 KB of text. */
 const LONG = `${"abcdefghijklmnopqrstuvwxyz0123456789-_".repeat(215)}${UNICODE}`;
 
@@ -62,6 +64,7 @@ function session(overrides: Partial<SessionRecord> = {}): SessionRecord {
     idpRefreshToken: `sealed.${random()}`,
     idpAccessToken: null,
     idpAccessExpiresAt: null,
+    idpSessionId: null,
     claims: JSON.stringify({ sub: "alice", email: "alice@example.com", roles: ["admin"] }),
     scope: "openid profile email offline_access",
     createdAt: 1_700_000_000,
@@ -453,6 +456,147 @@ export function describeBrokerStore(name: string, makeStore: () => Promise<Store
       });
     });
 
+    describe("back-channel logout: IdP login sessions", () => {
+      const T = 1_800_000_000;
+      const sid = () => `sid-${random()}`;
+
+      it("keeps idpSessionId through create, both reads, updates and rotations", async () => {
+        const s = session({ idpSessionId: sid(), retiredHashes: [hash()] });
+        await store().createSession(s);
+        expect(await store().getSession(s.id)).toEqual(s);
+        expect(await store().findSessionByRefreshHash(s.refreshHash)).toEqual(s);
+        expect(await store().findSessionByRefreshHash(s.retiredHashes[0] as string)).toEqual(s);
+
+        // Changes that do not name it leave it alone; naming it (null included) changes it.
+        expect(await store().updateSession(s.id, s.refreshHash, { scope: "openid" })).toBe(true);
+        expect((await store().getSession(s.id))?.idpSessionId).toBe(s.idpSessionId);
+        const other = sid();
+        expect(await store().updateSession(s.id, s.refreshHash, { idpSessionId: other })).toBe(
+          true,
+        );
+        expect((await store().getSession(s.id))?.idpSessionId).toBe(other);
+
+        await store().claimRotation(s.id, s.refreshHash, "lease", T + 30, T);
+        const next = hash();
+        expect(
+          await store().completeRotation(s.id, s.refreshHash, "lease", {
+            refreshHash: next,
+            rotatedAt: T,
+            rotationAnswer: "sealed.answer",
+            idpRefreshToken: null,
+            idpAccessToken: null,
+            idpAccessExpiresAt: null,
+            claims: "{}",
+            scope: "openid",
+            expiresAt: FUTURE,
+          }),
+        ).toBe(true);
+        expect((await store().findSessionByRefreshHash(next))?.idpSessionId).toBe(other);
+
+        expect(await store().updateSession(s.id, next, { idpSessionId: null })).toBe(true);
+        expect((await store().getSession(s.id))?.idpSessionId).toBeNull();
+      });
+
+      it("deleteSessionsOfIdpSession removes exactly the sessions of that IdP session and answers how many", async () => {
+        const target = sid();
+        const subject = `https://idp.example.com|${random()}`;
+        const retired = hash();
+        const ended = [
+          session({ idpSessionId: target, subject }),
+          session({ idpSessionId: target, previousHash: retired, retiredHashes: [retired] }),
+        ];
+        const kept = [
+          session({ idpSessionId: sid(), subject }), // the same user, another login
+          session({ idpSessionId: target.toUpperCase() }), // ids compare exactly, case included
+          session({ idpSessionId: `${target} ` }),
+          session({ idpSessionId: null }),
+        ];
+        for (const s of [...ended, ...kept]) await store().createSession(s);
+
+        expect(await store().deleteSessionsOfIdpSession(target)).toBe(2);
+        for (const s of ended) {
+          expect(await store().getSession(s.id)).toBeUndefined();
+          expect(await store().findSessionByRefreshHash(s.refreshHash)).toBeUndefined();
+        }
+        // The replaced credential no longer leads anywhere either.
+        expect(await store().findSessionByRefreshHash(retired)).toBeUndefined();
+        for (const s of kept) expect(await store().getSession(s.id)).toEqual(s);
+
+        expect(await store().deleteSessionsOfIdpSession(target)).toBe(0);
+        expect(await store().deleteSessionsOfIdpSession(sid())).toBe(0);
+      });
+    });
+
+    describe("back-channel logout: single-use ids", () => {
+      /** Far below every other test's times: the purge here touches nothing of theirs. */
+      const T = 1_000_000;
+      const jti = () => `jti-${random()}`;
+
+      it("useOnce answers true the first time, false while the record lasts", async () => {
+        const id = jti();
+        expect(await store().useOnce(id, T + 60, T)).toBe(true);
+        expect(await store().useOnce(id, T + 60, T)).toBe(false);
+        expect(await store().useOnce(id, T + 999, T + 59)).toBe(false);
+        // Every id on its own; case counts.
+        expect(await store().useOnce(jti(), T + 60, T)).toBe(true);
+        const upper = id.toUpperCase();
+        expect(upper).not.toBe(id);
+        expect(await store().useOnce(upper, T + 60, T)).toBe(true);
+        expect(await store().useOnce(`${id} `, T + 60, T)).toBe(true); // trailing spaces count
+      });
+
+      it("an expired record is replaced: true again at its expiry, then false until the new one", async () => {
+        const id = jti();
+        expect(await store().useOnce(id, T + 60, T)).toBe(true);
+        expect(await store().useOnce(id, T + 200, T + 60)).toBe(true); // expiresAt <= now: gone
+        expect(await store().useOnce(id, T + 300, T + 61)).toBe(false);
+        expect(await store().useOnce(id, T + 300, T + 199)).toBe(false);
+        expect(await store().useOnce(id, T + 300, T + 200)).toBe(true);
+      });
+
+      it("keeps ids of 255 characters whole, unicode and quotes included", async () => {
+        const long = `${SID_255.slice(0, 255 - 36)}${random()}`;
+        expect(long).toHaveLength(255);
+        const sibling = `${long.slice(0, 254)}!`;
+        expect(await store().useOnce(long, T + 60, T)).toBe(true);
+        expect(await store().useOnce(sibling, T + 60, T)).toBe(true);
+        expect(await store().useOnce(long, T + 60, T)).toBe(false);
+        expect(await store().useOnce(sibling, T + 60, T)).toBe(false);
+      });
+
+      it("10 concurrent useOnce with one id: exactly one true", async () => {
+        const id = jti();
+        const answers = await Promise.all(
+          Array.from({ length: 10 }, () => store().useOnce(id, T + 60, T)),
+        );
+        expect(answers.filter(Boolean)).toHaveLength(1);
+        expect(await store().useOnce(id, T + 60, T + 1)).toBe(false);
+      });
+
+      it("10 concurrent useOnce of an expired record: exactly one replaces it", async () => {
+        const id = jti();
+        expect(await store().useOnce(id, T + 60, T)).toBe(true);
+        const answers = await Promise.all(
+          Array.from({ length: 10 }, () => store().useOnce(id, T + 600, T + 100)),
+        );
+        expect(answers.filter(Boolean)).toHaveLength(1);
+        expect(await store().useOnce(id, T + 600, T + 101)).toBe(false);
+      });
+
+      it("purgeExpired deletes the records with expiresAt <= now, and only those", async () => {
+        const [expired, boundary, alive] = [jti(), jti(), jti()];
+        await store().useOnce(expired, T + 5, T);
+        await store().useOnce(boundary, T + 10, T);
+        await store().useOnce(alive, T + 11, T);
+        // Single-use ids are not sessions: the answer counts sessions only (none expire here).
+        expect(await store().purgeExpired(T + 10)).toBe(0);
+        // Asked with a clock back at T, a kept record still refuses; a purged one is gone.
+        expect(await store().useOnce(alive, T + 60, T)).toBe(false);
+        expect(await store().useOnce(expired, T + 60, T)).toBe(true);
+        expect(await store().useOnce(boundary, T + 60, T)).toBe(true);
+      });
+    });
+
     describe("native logins", () => {
       const T = 1_850_000_000;
       const login = (overrides: Partial<NativeLoginRecord> = {}): NativeLoginRecord => ({
@@ -675,6 +819,7 @@ export function describeBrokerStore(name: string, makeStore: () => Promise<Store
           idpRefreshToken: LONG,
           idpAccessToken: LONG,
           idpAccessExpiresAt: 4_102_444_800,
+          idpSessionId: SID_255,
         });
         await store().createSession(withAll);
         expect(await store().findSessionByRefreshHash(previous)).toEqual(withAll);

@@ -5,6 +5,7 @@ import { PGlite } from "@electric-sql/pglite";
 import { MemoryBrokerStore } from "@oidc-auth/core";
 import { drizzle } from "drizzle-orm/pglite";
 import { Miniflare } from "miniflare";
+import { expect, it } from "vitest";
 import { createD1BrokerStore } from "../src/d1.js";
 import { createBrokerStore, DrizzleBrokerStore } from "../src/index.js";
 import { createTestMysqlDatabase } from "./mariadb.js";
@@ -68,6 +69,18 @@ describeBrokerStore("SQLite in a temporary file (libSQL)", async () => {
 describeBrokerStore("MariaDB (a fresh database)", async () =>
   storeOnFreshDatabase(await createTestMysqlDatabase()),
 );
+
+it("MariaDB refuses a single-use id longer than its 255 characters rather than cut it", async () => {
+  const { store, cleanup } = await storeOnFreshDatabase(await createTestMysqlDatabase());
+  try {
+    const long = "j".repeat(256);
+    await expect(store.useOnce(long, 1_000_060, 1_000_000)).rejects.toThrow(RangeError);
+    // Nothing was recorded under the first 255 characters.
+    expect(await store.useOnce(long.slice(0, 255), 1_000_060, 1_000_000)).toBe(true);
+  } finally {
+    await cleanup();
+  }
+});
 
 // D1 through miniflare's D1 API from Node: the database is workerd's own D1 (SQLite inside
 // workerd, with D1's batch and without interactive transactions), the store's code runs here

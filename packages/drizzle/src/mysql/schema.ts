@@ -14,8 +14,9 @@ import {
  * schema (../schema.ts). Every text column compares byte for byte (utf8mb4_bin): the server's
  * default collations ignore case, and two refresh hashes, code challenges or session ids that
  * differ only in case must never match. Keys and looked-up columns are VARCHAR (an index
- * needs a bounded length); the rest TEXT / MEDIUMTEXT. `retired_hashes` (a JSON array) is
- * also indexed row by row in `oidc_auth_retired_hashes`. Migrations:
+ * needs a bounded length); the rest TEXT / MEDIUMTEXT. Ids that arrive from outside (an IdP's
+ * session ids, logout tokens' jti) are VARBINARY, see `exactKey`. `retired_hashes` (a JSON
+ * array) is also indexed row by row in `oidc_auth_retired_hashes`. Migrations:
  * `pnpm --filter @oidc-auth/drizzle generate` (drizzle.mysql.config.ts).
  */
 
@@ -23,6 +24,18 @@ import {
 const key = (name: string, length: number) =>
   customType<{ data: string; driverData: string }>({
     dataType: () => `varchar(${length}) character set utf8mb4 collate utf8mb4_bin`,
+  })(name);
+
+const utf8 = new TextDecoder();
+
+/**
+ * Text of up to `bytes` UTF-8 bytes kept as VARBINARY, read back as text: compared byte for
+ * byte, trailing spaces included (utf8mb4_bin pads them away: `'a' = 'a '` holds there).
+ */
+const exactKey = (name: string, bytes: number) =>
+  customType<{ data: string; driverData: string | Uint8Array }>({
+    dataType: () => `varbinary(${bytes})`,
+    fromDriver: (value) => (typeof value === "string" ? value : utf8.decode(value)),
   })(name);
 
 /** Text of any size (up to 16 MB), compared byte for byte. */
@@ -66,6 +79,8 @@ export const sessions = mysqlTable(
     idpRefreshToken: longText("idp_refresh_token"),
     idpAccessToken: longText("idp_access_token"),
     idpAccessExpiresAt: seconds("idp_access_expires_at"),
+    /** At most 255 characters (the core keeps no longer `sid`): 1020 bytes hold any of them. */
+    idpSessionId: exactKey("idp_session_id", 1020),
     claims: longText("claims").notNull(),
     scope: longText("scope").notNull(),
     createdAt: seconds("created_at").notNull(),
@@ -73,6 +88,7 @@ export const sessions = mysqlTable(
   },
   (t) => [
     index("oidc_auth_sessions_subject_idx").on(t.subject),
+    index("oidc_auth_sessions_idp_session_id_idx").on(t.idpSessionId),
     index("oidc_auth_sessions_expires_at_idx").on(t.expiresAt),
   ],
 );
@@ -102,6 +118,16 @@ export const nativeLogins = mysqlTable(
     index("oidc_auth_native_logins_client_idx").on(t.client, t.expiresAt),
     index("oidc_auth_native_logins_expires_at_idx").on(t.expiresAt),
   ],
+);
+
+/** Single-use ids (back-channel logout tokens' `jti`, at most 255 characters) until they expire. */
+export const usedIds = mysqlTable(
+  "oidc_auth_used_ids",
+  {
+    id: exactKey("id", 1020).primaryKey(),
+    expiresAt: seconds("expires_at").notNull(),
+  },
+  (t) => [index("oidc_auth_used_ids_expires_at_idx").on(t.expiresAt)],
 );
 
 export const peerJwks = mysqlTable("oidc_auth_peer_jwks", {

@@ -21,6 +21,7 @@ import {
   lt,
   lte,
   or,
+  type SQL,
   sql,
 } from "drizzle-orm";
 import type {
@@ -35,6 +36,7 @@ import {
   retiredHashes,
   sessions,
   signingKeys,
+  usedIds,
 } from "./schema.js";
 
 /**
@@ -59,6 +61,9 @@ export interface MysqlBrokerStoreOptions {
   /** Where the data lives, for messages (a URL without its password). */
   location?: string;
 }
+
+/** The longest single-use id kept, in characters (`oidc_auth_used_ids.id` holds 1020 bytes). */
+const USED_ID_MAX = 255;
 
 /** Rows an INSERT / UPDATE / DELETE changed (matched, for an UPDATE). */
 function affected(result: unknown): number {
@@ -162,6 +167,7 @@ export class MysqlBrokerStore implements BrokerStore {
         idpRefreshToken: session.idpRefreshToken,
         idpAccessToken: session.idpAccessToken,
         idpAccessExpiresAt: session.idpAccessExpiresAt,
+        idpSessionId: session.idpSessionId,
         claims: session.claims,
         scope: session.scope,
         createdAt: session.createdAt,
@@ -289,17 +295,55 @@ export class MysqlBrokerStore implements BrokerStore {
   }
 
   async deleteSessionsOfSubject(subject: string): Promise<number> {
+    return this.#deleteSessionsWhere(eq(sessions.subject, subject));
+  }
+
+  async deleteSessionsOfIdpSession(idpSessionId: string): Promise<number> {
+    return this.#deleteSessionsWhere(eq(sessions.idpSessionId, idpSessionId));
+  }
+
+  /** Deletes the sessions `condition` selects and their retired-credential rows, in one transaction. */
+  #deleteSessionsWhere(condition: SQL): Promise<number> {
     return this.#db.transaction(async (tx) => {
       await tx
         .delete(retiredHashes)
         .where(
           inArray(
             retiredHashes.sessionId,
-            tx.select({ id: sessions.id }).from(sessions).where(eq(sessions.subject, subject)),
+            tx.select({ id: sessions.id }).from(sessions).where(condition),
           ),
         );
-      return affected(await tx.delete(sessions).where(eq(sessions.subject, subject)));
+      return affected(await tx.delete(sessions).where(condition));
     });
+  }
+
+  /**
+   * Inserts the id; if it is recorded, takes over the record only if that one expired (a
+   * conditional UPDATE: the row lock lets one of concurrent callers match it, the rest find
+   * it unexpired). MySQL has no RETURNING, and with mysql2's found-rows counting an upsert
+   * answers 1 both for an insert and for a row left alone, hence two statements. If a purge
+   * deletes the expired record between them, the UPDATE matches nothing: insert once more.
+   * An id longer than 255 characters is refused, never truncated (the core passes no longer
+   * one); any of 255 fits the column.
+   */
+  async useOnce(id: string, expiresAt: number, now: number): Promise<boolean> {
+    if (id.length > USED_ID_MAX) {
+      throw new RangeError(`a single-use id is limited to ${USED_ID_MAX} characters`);
+    }
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        await this.#db.insert(usedIds).values({ id, expiresAt });
+        return true;
+      } catch (err) {
+        if (!isDuplicateKey(err)) throw err;
+      }
+      const replaced = await this.#db
+        .update(usedIds)
+        .set({ expiresAt })
+        .where(and(eq(usedIds.id, id), lte(usedIds.expiresAt, now)));
+      if (affected(replaced) === 1) return true;
+    }
+    return false;
   }
 
   async putNativeLogin(
@@ -403,6 +447,7 @@ export class MysqlBrokerStore implements BrokerStore {
   async purgeExpired(now: number): Promise<number> {
     await this.#db.delete(rateLimits).where(lte(rateLimits.fullAt, now));
     await this.#db.delete(nativeLogins).where(lte(nativeLogins.expiresAt, now));
+    await this.#db.delete(usedIds).where(lte(usedIds.expiresAt, now));
     return this.#db.transaction(async (tx) => {
       await tx
         .delete(retiredHashes)
@@ -452,6 +497,7 @@ function sessionChanges(changes: SessionChanges): Partial<typeof sessions.$infer
   if (changes.idpRefreshToken !== undefined) set.idpRefreshToken = changes.idpRefreshToken;
   if (changes.idpAccessToken !== undefined) set.idpAccessToken = changes.idpAccessToken;
   if (changes.idpAccessExpiresAt !== undefined) set.idpAccessExpiresAt = changes.idpAccessExpiresAt;
+  if (changes.idpSessionId !== undefined) set.idpSessionId = changes.idpSessionId;
   if (changes.claims !== undefined) set.claims = changes.claims;
   if (changes.scope !== undefined) set.scope = changes.scope;
   if (changes.expiresAt !== undefined) set.expiresAt = changes.expiresAt;

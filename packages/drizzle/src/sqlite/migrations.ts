@@ -21,5 +21,14 @@ export const SQLITE_MIGRATIONS: readonly { tag: string; statements: readonly str
       "CREATE TABLE `oidc_auth_signing_keys` (\n\t`kid` text PRIMARY KEY NOT NULL,\n\t`generation` integer NOT NULL,\n\t`alg` text NOT NULL,\n\t`public_jwk` text NOT NULL,\n\t`private_key` text NOT NULL,\n\t`created_at` integer NOT NULL,\n\t`retired_at` integer\n);",
       "CREATE UNIQUE INDEX `oidc_auth_signing_keys_generation_unique` ON `oidc_auth_signing_keys` (`generation`);"
     ]
+  },
+  {
+    "tag": "0001_backchannel_logout",
+    "statements": [
+      "CREATE TABLE `oidc_auth_used_ids` (\n\t`id` text PRIMARY KEY NOT NULL,\n\t`expires_at` integer NOT NULL\n);",
+      "CREATE INDEX `oidc_auth_used_ids_expires_at_idx` ON `oidc_auth_used_ids` (`expires_at`);",
+      "ALTER TABLE `oidc_auth_sessions` ADD `idp_session_id` text;",
+      "CREATE INDEX `oidc_auth_sessions_idp_session_id_idx` ON `oidc_auth_sessions` (`idp_session_id`);"
+    ]
   }
 ];

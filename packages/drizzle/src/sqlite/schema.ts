@@ -36,6 +36,7 @@ export const sessions = sqliteTable(
     idpRefreshToken: text("idp_refresh_token"),
     idpAccessToken: text("idp_access_token"),
     idpAccessExpiresAt: integer("idp_access_expires_at"),
+    idpSessionId: text("idp_session_id"),
     claims: text("claims").notNull(),
     scope: text("scope").notNull(),
     createdAt: integer("created_at").notNull(),
@@ -43,6 +44,7 @@ export const sessions = sqliteTable(
   },
   (t) => [
     index("oidc_auth_sessions_subject_idx").on(t.subject),
+    index("oidc_auth_sessions_idp_session_id_idx").on(t.idpSessionId),
     index("oidc_auth_sessions_expires_at_idx").on(t.expiresAt),
   ],
 );
@@ -73,6 +75,16 @@ export const nativeLogins = sqliteTable(
     index("oidc_auth_native_logins_client_idx").on(t.client, t.expiresAt),
     index("oidc_auth_native_logins_expires_at_idx").on(t.expiresAt),
   ],
+);
+
+/** Single-use ids (back-channel logout tokens' `jti`) until they expire. */
+export const usedIds = sqliteTable(
+  "oidc_auth_used_ids",
+  {
+    id: text("id").primaryKey(),
+    expiresAt: integer("expires_at").notNull(),
+  },
+  (t) => [index("oidc_auth_used_ids_expires_at_idx").on(t.expiresAt)],
 );
 
 export const peerJwks = sqliteTable("oidc_auth_peer_jwks", {

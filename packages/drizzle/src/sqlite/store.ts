@@ -21,6 +21,7 @@ import {
   lt,
   lte,
   or,
+  type SQL,
   sql,
 } from "drizzle-orm";
 import { type BaseSQLiteDatabase, integer, sqliteTable, text } from "drizzle-orm/sqlite-core";
@@ -32,6 +33,7 @@ import {
   retiredHashes,
   sessions,
   signingKeys,
+  usedIds,
 } from "./schema.js";
 
 /** Where `setup()` records the migrations it applied (its own table: apps may run Drizzle too). */
@@ -201,6 +203,7 @@ export class SqliteBrokerStore implements BrokerStore {
       idpRefreshToken: session.idpRefreshToken,
       idpAccessToken: session.idpAccessToken,
       idpAccessExpiresAt: session.idpAccessExpiresAt,
+      idpSessionId: session.idpSessionId,
       claims: session.claims,
       scope: session.scope,
       createdAt: session.createdAt,
@@ -337,21 +340,45 @@ export class SqliteBrokerStore implements BrokerStore {
   }
 
   async deleteSessionsOfSubject(subject: string): Promise<number> {
+    return this.#deleteSessionsWhere(eq(sessions.subject, subject));
+  }
+
+  async deleteSessionsOfIdpSession(idpSessionId: string): Promise<number> {
+    return this.#deleteSessionsWhere(eq(sessions.idpSessionId, idpSessionId));
+  }
+
+  /** Deletes the sessions `condition` selects and their retired-credential rows, in one batch. */
+  async #deleteSessionsWhere(condition: SQL): Promise<number> {
     const [, deleted] = (await this.#db.batch([
       this.#db
         .delete(retiredHashes)
         .where(
           inArray(
             retiredHashes.sessionId,
-            this.#db
-              .select({ id: sessions.id })
-              .from(sessions)
-              .where(eq(sessions.subject, subject)),
+            this.#db.select({ id: sessions.id }).from(sessions).where(condition),
           ),
         ),
-      this.#db.delete(sessions).where(eq(sessions.subject, subject)).returning({ id: sessions.id }),
+      this.#db.delete(sessions).where(condition).returning({ id: sessions.id }),
     ])) as [unknown, { id: string }[]];
     return deleted.length;
+  }
+
+  /**
+   * One statement (SQLite has one writer at a time): inserts the id, or takes over its record
+   * only if that one expired; RETURNING answers a row only then. Ids of any length are kept
+   * whole (the core passes at most 255 characters).
+   */
+  async useOnce(id: string, expiresAt: number, now: number): Promise<boolean> {
+    const recorded = await this.#db
+      .insert(usedIds)
+      .values({ id, expiresAt })
+      .onConflictDoUpdate({
+        target: usedIds.id,
+        set: { expiresAt },
+        setWhere: lte(usedIds.expiresAt, now),
+      })
+      .returning({ id: usedIds.id });
+    return recorded.length === 1;
   }
 
   async putNativeLogin(
@@ -441,9 +468,10 @@ export class SqliteBrokerStore implements BrokerStore {
   }
 
   async purgeExpired(now: number): Promise<number> {
-    const [, , , deleted] = (await this.#db.batch([
+    const [, , , , deleted] = (await this.#db.batch([
       this.#db.delete(rateLimits).where(lte(rateLimits.fullAt, now)),
       this.#db.delete(nativeLogins).where(lte(nativeLogins.expiresAt, now)),
+      this.#db.delete(usedIds).where(lte(usedIds.expiresAt, now)),
       this.#db
         .delete(retiredHashes)
         .where(
@@ -453,7 +481,7 @@ export class SqliteBrokerStore implements BrokerStore {
           ),
         ),
       this.#db.delete(sessions).where(lte(sessions.expiresAt, now)).returning({ id: sessions.id }),
-    ])) as [unknown, unknown, unknown, { id: string }[]];
+    ])) as [unknown, unknown, unknown, unknown, { id: string }[]];
     return deleted.length;
   }
 }
@@ -471,6 +499,7 @@ function sessionChanges(changes: SessionChanges): Partial<typeof sessions.$infer
   if (changes.idpRefreshToken !== undefined) set.idpRefreshToken = changes.idpRefreshToken;
   if (changes.idpAccessToken !== undefined) set.idpAccessToken = changes.idpAccessToken;
   if (changes.idpAccessExpiresAt !== undefined) set.idpAccessExpiresAt = changes.idpAccessExpiresAt;
+  if (changes.idpSessionId !== undefined) set.idpSessionId = changes.idpSessionId;
   if (changes.claims !== undefined) set.claims = changes.claims;
   if (changes.scope !== undefined) set.scope = changes.scope;
   if (changes.expiresAt !== undefined) set.expiresAt = changes.expiresAt;
