@@ -1,5 +1,6 @@
 // Drives the IdP's real HTML pages with fetch, like a minimal browser: a cookie jar, manual
-// redirects, and form submission. Used by completeLogin / approveDevice / completeLogout.
+// redirects, and form submission. Used by completeLogin / approveDevice / completeLogout /
+// endIdpSession.
 
 const MAX_HOPS = 25;
 
@@ -124,11 +125,27 @@ export interface Step {
   forms: HtmlForm[];
 }
 
+/**
+ * The user's browser as the IdP sees it: the cookies it holds for the IdP. Helpers given the same
+ * IdpBrowser act as one user agent — log in, then log in again without a password (single sign-on),
+ * then end that session at the IdP. Create one with `DevIdp.newBrowser()` or `createIdpBrowser()`.
+ */
+export interface IdpBrowser {
+  /** The IdP's origin, e.g. "http://127.0.0.1:43123"; the browser talks to nothing else. */
+  readonly origin: string;
+  /** The Cookie header it sends to the IdP; undefined while it holds no cookies. */
+  cookieHeader(): string | undefined;
+}
+
 /** A minimal cookie-keeping browser restricted to requests to one origin. */
-export class MiniBrowser {
+export class MiniBrowser implements IdpBrowser {
   readonly jar = new CookieJar();
 
   constructor(readonly origin: string) {}
+
+  cookieHeader(): string | undefined {
+    return this.jar.header();
+  }
 
   async request(
     url: URL,
@@ -193,6 +210,24 @@ export class MiniBrowser {
   }
 }
 
+/** A new IdpBrowser (no cookies) for the dev IdP at issuer. */
+export function createIdpBrowser(issuer: string): IdpBrowser {
+  return new MiniBrowser(new URL(issuer).origin);
+}
+
+/** The given browser (checked to be one of ours, for this IdP), or a fresh one. */
+function browserFor(issuer: string, helper: string, given: IdpBrowser | undefined): MiniBrowser {
+  const origin = new URL(issuer).origin;
+  if (given === undefined) return new MiniBrowser(origin);
+  if (!(given instanceof MiniBrowser)) {
+    throw new TypeError(`dev-idp ${helper}: pass a browser from newBrowser() / createIdpBrowser()`);
+  }
+  if (given.origin !== origin) {
+    throw new Error(`dev-idp ${helper}: the browser belongs to ${given.origin}, not ${origin}`);
+  }
+  return given;
+}
+
 function isOutbound(form: HtmlForm, origin: string): boolean {
   return form.action.origin !== origin;
 }
@@ -207,19 +242,22 @@ function formPostToUrl(form: HtmlForm): URL {
 /**
  * Runs an authorization request to its end: logs in through the login form (once) and returns the
  * URL the IdP finally sends the user agent to outside the IdP (the RP's redirect_uri), unrequested.
+ * With a browser that already has a session at the IdP, no login form comes (single sign-on) and
+ * username/password are not used. Without a browser, a fresh one is used and then dropped.
  */
 export async function driveAuthorization(
   issuer: string,
   authorizationUrl: string,
   username: string,
   password: string,
+  idpBrowser?: IdpBrowser,
 ): Promise<URL> {
   const origin = new URL(issuer).origin;
   const start = new URL(authorizationUrl);
   if (start.origin !== origin) {
     throw new Error(`dev-idp completeLogin: ${start.href} is not an URL of this IdP (${issuer})`);
   }
-  const browser = new MiniBrowser(origin);
+  const browser = browserFor(issuer, "completeLogin", idpBrowser);
   let step = await browser.follow(start);
   let loggedIn = false;
   for (let round = 0; round < MAX_HOPS; round++) {
@@ -312,11 +350,16 @@ export async function driveDeviceApproval(
 /**
  * Runs an RP-initiated logout request (end_session URL) through its confirmation form and returns
  * where the IdP sends the user agent (post_logout_redirect_uri, or the IdP's own "signed out" page).
+ * With the browser of a login, this ends that session at the IdP (and sends back-channel logouts).
  */
-export async function driveLogout(issuer: string, endSessionUrl: string): Promise<URL> {
+export async function driveLogout(
+  issuer: string,
+  endSessionUrl: string,
+  idpBrowser?: IdpBrowser,
+): Promise<URL> {
   const origin = new URL(issuer).origin;
   const start = new URL(endSessionUrl);
-  const browser = new MiniBrowser(origin);
+  const browser = browserFor(issuer, "completeLogout", idpBrowser);
   const page = await browser.follow(start);
   if (page.location) return page.location;
   const form = page.forms.find((f) => !isOutbound(f, origin) && f.method === "POST");
@@ -332,6 +375,45 @@ export async function driveLogout(issuer: string, endSessionUrl: string): Promis
   if (done.status >= 400) {
     throw new Error(
       `dev-idp completeLogout: unexpected ${done.status} page: ${describePage(done.html)}`,
+    );
+  }
+  return done.url;
+}
+
+/** oidc-provider's end_session endpoint (its default route, which the dev IdP keeps). */
+export const END_SESSION_PATH = "/session/end";
+
+/**
+ * Ends the browser's session at the IdP the way a user does who signs out at the IdP itself, not
+ * through an application: opens the end_session endpoint without id_token_hint or client_id and
+ * submits its confirmation (logout=yes, which ends the whole IdP session). oidc-provider answers the
+ * confirmation only after it has POSTed the back-channel logout tokens to every client of the
+ * session that registered a URI (and each POST was answered or timed out), so they have arrived
+ * when this resolves. Returns the URL of the IdP's "signed out" page. Throws when the browser has
+ * no session at the IdP.
+ */
+export async function driveIdpSessionEnd(issuer: string, idpBrowser: IdpBrowser): Promise<URL> {
+  const browser = browserFor(issuer, "endIdpSession", idpBrowser);
+  const page = await browser.follow(new URL(END_SESSION_PATH, browser.origin));
+  // oidc-provider renders the confirmation (logoutSource) only for a signed-in session; without one
+  // it auto-posts a form of its own.
+  const form = page.forms.find((f) => f.id === "op.logoutForm");
+  if (page.location || page.status >= 400 || !form) {
+    const what = page.location
+      ? `a redirect to ${page.location.href}`
+      : page.status >= 400
+        ? `a ${page.status} page: ${describePage(page.html)}`
+        : "no sign-out confirmation: the browser has no session at the IdP (log in with it first)";
+    throw new Error(`dev-idp endIdpSession: ${what}`);
+  }
+  const fields = form.fields.filter(([name]) => name !== "logout");
+  fields.push(["logout", "yes"]);
+  const done = await browser.follow(form.action, form.method, fields);
+  if (done.location || !done.html.includes('data-dev-idp="logout-success"')) {
+    throw new Error(
+      `dev-idp endIdpSession: unexpected ${done.status} ${
+        done.location ? `redirect to ${done.location.href}` : `page: ${describePage(done.html)}`
+      }`,
     );
   }
   return done.url;

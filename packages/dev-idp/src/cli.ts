@@ -1,6 +1,8 @@
 #!/usr/bin/env node
-// Starts the dev IdP: HOST (default 127.0.0.1) and PORT (default 9400) from the environment.
-import { startDevIdp } from "./provider.js";
+// Starts the dev IdP: HOST (default 127.0.0.1) and PORT (default 9400) from the environment, and
+// DEV_IDP_BACKCHANNEL_LOGOUT_URI / DEV_IDP_ONLINE_REFRESH_TOKENS (see devIdpOptionsFromEnv).
+import { devIdpOptionsFromEnv } from "./env.js";
+import { type DevIdpOptions, startDevIdp } from "./provider.js";
 
 const host = process.env.HOST || "127.0.0.1";
 const port = Number(process.env.PORT || 9400);
@@ -9,7 +11,16 @@ if (!Number.isInteger(port) || port < 0 || port > 65535) {
   process.exit(1);
 }
 
+let fromEnv: DevIdpOptions;
+try {
+  fromEnv = devIdpOptionsFromEnv(process.env);
+} catch (error) {
+  console.error(`dev-idp: ${(error as Error).message}`);
+  process.exit(1);
+}
+
 const idp = await startDevIdp({
+  ...fromEnv,
   host,
   port,
   onError: (error) => console.error("[dev-idp] server error:", error),
@@ -29,8 +40,13 @@ const lines = [
         (c.allowAnyLoopbackRedirect ?? true)
           ? "  redirect: any http://127.0.0.1:*/* or http://localhost:*/*"
           : ""
-      }`,
+      }${c.backchannelLogoutUri ? `  back-channel logout: ${c.backchannelLogoutUri}` : ""}`,
   ),
+  `  refresh tokens: with offline_access${
+    fromEnv.onlineRefreshTokens
+      ? "; for the confidential client also without (online: they end with the IdP session)"
+      : ""
+  }`,
   "",
   "  users:",
   ...idp.users.map(

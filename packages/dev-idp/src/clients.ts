@@ -21,6 +21,13 @@ export interface DevClient {
   postLogoutRedirectUris?: string[];
   /** Default: authorization_code, refresh_token and the device_code grant. */
   grantTypes?: string[];
+  /**
+   * OpenID Connect Back-Channel Logout 1.0: where the IdP POSTs a `logout_token` when the user's
+   * session at the IdP ends (registered with `backchannel_logout_session_required: true`, so the
+   * token carries `sid`). Any absolute http(s) URI without a fragment, loopback included
+   * (`http://127.0.0.1:<port>/…`). Change it on a running IdP with `DevIdp.setBackchannelLogoutUri`.
+   */
+  backchannelLogoutUri?: string;
 }
 
 export const DEVICE_CODE_GRANT = "urn:ietf:params:oauth:grant-type:device_code";
@@ -55,6 +62,30 @@ export function isLoopbackHttpUri(value: string): boolean {
   return url.protocol === "http:" && LOOPBACK_HOSTS.has(url.hostname) && !url.username;
 }
 
+/**
+ * Checks a back-channel logout URI (an absolute http(s) URI without a fragment, as Back-Channel
+ * Logout 1.0 §2.2 asks) and returns it normalised; throws a TypeError naming the client otherwise.
+ */
+export function checkBackchannelLogoutUri(clientId: string, value: unknown): string {
+  const url = typeof value === "string" ? URL.parse(value) : null;
+  if (!url || (url.protocol !== "http:" && url.protocol !== "https:")) {
+    throw new TypeError(
+      `dev-idp: the back-channel logout URI of client "${clientId}" must be an absolute http(s) URI`,
+    );
+  }
+  if ((value as string).includes("#")) {
+    throw new TypeError(
+      `dev-idp: the back-channel logout URI of client "${clientId}" must not contain a fragment`,
+    );
+  }
+  if (url.username || url.password) {
+    throw new TypeError(
+      `dev-idp: the back-channel logout URI of client "${clientId}" must not contain credentials`,
+    );
+  }
+  return url.href;
+}
+
 /** oidc-provider client metadata for a DevClient. */
 export function toClientMetadata(client: DevClient): Record<string, unknown> {
   const method =
@@ -85,5 +116,28 @@ export function toClientMetadata(client: DevClient): Record<string, unknown> {
     post_logout_redirect_uris: [...new Set(postLogoutRedirectUris)],
   };
   if (method !== "none") metadata.client_secret = client.clientSecret;
+  if (client.backchannelLogoutUri !== undefined) {
+    return withBackchannelLogoutUri(
+      metadata,
+      checkBackchannelLogoutUri(client.clientId, client.backchannelLogoutUri),
+    );
+  }
   return metadata;
+}
+
+/**
+ * A copy of client metadata with its back-channel logout URI replaced (null: removed). The logout
+ * token always carries `sid`, so RPs can end exactly the sessions of the IdP session that ended.
+ */
+export function withBackchannelLogoutUri(
+  metadata: Record<string, unknown>,
+  uri: string | null,
+): Record<string, unknown> {
+  const {
+    backchannel_logout_uri: _uri,
+    backchannel_logout_session_required: _required,
+    ...rest
+  } = metadata;
+  if (uri === null) return rest;
+  return { ...rest, backchannel_logout_uri: uri, backchannel_logout_session_required: true };
 }

@@ -1,5 +1,11 @@
-export { driveAuthorization as completeLoginAt } from "./automation.js";
+export {
+  createIdpBrowser,
+  driveAuthorization as completeLoginAt,
+  driveIdpSessionEnd as endIdpSessionAt,
+  type IdpBrowser,
+} from "./automation.js";
 export { DEMO_CLIENTS, type DevClient, isLoopbackHttpUri } from "./clients.js";
+export { DEV_IDP_ENV, devIdpOptionsFromEnv } from "./env.js";
 export {
   DEV_IDP_RESOURCE,
   type DevIdp,

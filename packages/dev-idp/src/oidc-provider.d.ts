@@ -26,7 +26,10 @@ declare module "oidc-provider" {
     clientName?: string;
     clientAuthMethod: string;
     redirectUris: string[];
+    backchannelLogoutUri?: string;
     grantTypeAllowed(type: string): boolean;
+    /** Whether ID tokens (and codes) for this client carry `sid`. */
+    includeSid(): boolean;
     redirectUriAllowed(value: string): boolean;
     postLogoutRedirectUriAllowed(value: string): boolean;
   }
@@ -169,8 +172,10 @@ declare module "oidc-provider" {
     issueRefreshToken?: (
       ctx: Ctx,
       client: ClientModel,
-      code: { scopes: Set<string> },
+      code: { kind: string; scopes: Set<string> },
     ) => Promise<boolean>;
+    /** Outgoing requests (back-channel logout, …); options carry oidc-provider's SSRF dispatcher. */
+    fetch?: (url: string, options: RequestInit & { dispatcher?: unknown }) => Promise<Response>;
     extraTokenClaims?: (
       ctx: Ctx,
       token: TokenModel,
@@ -182,6 +187,7 @@ declare module "oidc-provider" {
     features?: {
       devInteractions?: { enabled: boolean };
       userinfo?: { enabled: boolean };
+      backchannelLogout?: { enabled: boolean };
       revocation?: {
         enabled: boolean;
         allowedPolicy?: (ctx: Ctx, client: ClientModel, token: TokenModel) => Promise<boolean>;
@@ -236,7 +242,10 @@ declare module "oidc-provider" {
     readonly issuer: string;
     proxy: boolean;
     readonly Grant: GrantConstructor;
-    readonly Client: { prototype: ClientModel };
+    readonly Client: {
+      prototype: ClientModel;
+      find(id: string): Promise<ClientModel | undefined>;
+    };
     callback(): (req: IncomingMessage, res: ServerResponse) => Promise<void>;
     /** Koa middleware (Provider is a Koa application). */
     use(middleware: (ctx: KoaContextWithOIDC, next: () => Promise<void>) => Promise<void>): this;

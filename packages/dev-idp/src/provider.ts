@@ -19,8 +19,16 @@ import type {
   Provider,
 } from "oidc-provider";
 import { MemoryStore } from "./adapter.js";
-import { driveAuthorization, driveDeviceApproval, driveLogout } from "./automation.js";
-import { DEMO_CLIENTS, type DevClient, isLoopbackHttpUri, toClientMetadata } from "./clients.js";
+import {
+  createIdpBrowser,
+  driveAuthorization,
+  driveDeviceApproval,
+  driveIdpSessionEnd,
+  driveLogout,
+  type IdpBrowser,
+} from "./automation.js";
+import { ClientRegistry } from "./client-registry.js";
+import { DEMO_CLIENTS, type DevClient, isLoopbackHttpUri } from "./clients.js";
 import { handleInteraction, sendHtml } from "./interactions.js";
 import {
   deviceConfirmPage,
@@ -60,6 +68,15 @@ export interface DevIdpOptions {
   /** Show the users' credentials on the login page. Default true (it is a dev IdP). */
   showCredentialHints?: boolean;
   /**
+   * Issue refresh tokens the way Keycloak does by default: a confidential client that may use the
+   * refresh_token grant gets one from the authorization code grant even without `offline_access`.
+   * Such an "online" refresh token belongs to the user's session at the IdP: once that session ends
+   * (logout at the IdP), it no longer refreshes (`invalid_grant`). `offline_access` still yields an
+   * offline refresh token that outlives the session. Default false: refresh tokens only with
+   * `offline_access`.
+   */
+  onlineRefreshTokens?: boolean;
+  /**
    * Called with errors that oidc-provider reports as server errors (HTTP 500) and with errors of the
    * dev IdP's own handlers. Default: ignored, unless the environment variable DEV_IDP_DEBUG is set,
    * in which case they are printed to stderr.
@@ -88,8 +105,17 @@ export interface DevIdp {
    * URL an RP produced, logs in as username/password (consent is granted automatically) and returns
    * the final redirect URL (the RP's redirect_uri with code & state, or with error) without
    * requesting it. Throws an Error when the login fails or the IdP shows an error page.
+   *
+   * Each call uses a fresh cookie jar unless `opts.browser` is given: then the IdP session the login
+   * creates stays in that browser (for `endIdpSession`), and a browser that already has a session
+   * is not asked to log in again (single sign-on; username/password are then not used).
    */
-  completeLogin(authorizationUrl: string, username?: string, password?: string): Promise<URL>;
+  completeLogin(
+    authorizationUrl: string,
+    username?: string,
+    password?: string,
+    opts?: { browser?: IdpBrowser },
+  ): Promise<URL>;
   /**
    * Approves a pending device authorization by driving the real /device pages with fetch (enter the
    * user code, confirm, log in). With deny: true the user denies it (the device gets access_denied).
@@ -103,9 +129,33 @@ export interface DevIdp {
   /**
    * Drives an RP-initiated logout URL (end_session_endpoint with client_id /
    * post_logout_redirect_uri / state) through its confirmation form and returns where the IdP sends
-   * the user agent, without requesting it.
+   * the user agent, without requesting it. With `opts.browser` (the browser of a login) it ends that
+   * IdP session, which sends the back-channel logouts; with a fresh jar there is no session to end.
    */
-  completeLogout(endSessionUrl: string): Promise<URL>;
+  completeLogout(endSessionUrl: string, opts?: { browser?: IdpBrowser }): Promise<URL>;
+  /** A new cookie jar standing in for the user's browser at this IdP (see completeLogin). */
+  newBrowser(): IdpBrowser;
+  /**
+   * Signs the browser's user out at the IdP itself (not through an application): the end_session
+   * endpoint without id_token_hint, then its confirmation. The IdP session ends, with it the online
+   * refresh tokens of its logins, and every client of the session with a back-channel logout URI gets
+   * its `logout_token` POST before this resolves. Returns the URL of the IdP's "signed out" page.
+   * Throws when the browser has no session at the IdP.
+   *
+   * @example
+   * const browser = idp.newBrowser();
+   * const callback = await idp.completeLogin(authorizationUrl, "alice", undefined, { browser });
+   * // … the app exchanges the code …
+   * await idp.endIdpSession(browser); // the app's back-channel logout endpoint has been called
+   */
+  endIdpSession(browser: IdpBrowser): Promise<URL>;
+  /**
+   * Sets (or with null removes) the Back-Channel Logout URI of a registered client while the IdP
+   * runs, e.g. once the app under test knows its port. Logins made before keep their sessions; the
+   * next IdP logout POSTs to the new URI. Throws for an unknown client or a URI that is not an
+   * absolute http(s) URI without fragment.
+   */
+  setBackchannelLogoutUri(clientId: string, uri: string | null): Promise<void>;
   /**
    * Signs an arbitrary JWT with the IdP's current signing key. The header gets kid, alg RS256 and
    * typ "at+jwt" unless overridden. The payload is used as is.
@@ -238,6 +288,7 @@ export async function startDevIdp(options: DevIdpOptions = {}): Promise<DevIdp> 
   const audience = options.audience ?? "oidc-auth-api";
   const accessTokenTtl = options.accessTokenTtlSec ?? 300;
   const clients = options.clients ?? DEMO_CLIENTS;
+  const onlineRefreshTokens = options.onlineRefreshTokens ?? false;
   const directory = new UserDirectory(options.users ?? DEMO_USERS);
   const users = directory.users;
   const reportError =
@@ -248,7 +299,8 @@ export async function startDevIdp(options: DevIdpOptions = {}): Promise<DevIdp> 
   if (!Number.isInteger(accessTokenTtl) || accessTokenTtl <= 0) {
     throw new TypeError("dev-idp: accessTokenTtlSec must be a positive integer");
   }
-  const clientMetadata = clients.map(toClientMetadata);
+  const store = new MemoryStore(15);
+  const registry = new ClientRegistry(store.adapterFor("Client"), clients);
   const loopbackClients = new Set(
     clients.filter((c) => c.allowAnyLoopbackRedirect ?? true).map((c) => c.clientId),
   );
@@ -284,8 +336,6 @@ export async function startDevIdp(options: DevIdpOptions = {}): Promise<DevIdp> 
   });
   const issuer = `http://${formatHost(host)}:${port}`;
 
-  const store = new MemoryStore(15);
-
   // --- oidc-provider configuration --------------------------------------------------------------
   let provider: Provider;
 
@@ -293,8 +343,8 @@ export async function startDevIdp(options: DevIdpOptions = {}): Promise<DevIdp> 
     sub ? directory.bySub(sub) : undefined;
 
   const configuration: Configuration = {
+    // clients come through the adapter (see ClientRegistry), not the static `clients` option
     adapter: (name) => store.adapterFor(name),
-    clients: clientMetadata,
     jwks: { keys: [signingJwk as Record<string, unknown>] },
     cookies: {
       keys: [randomBytes(32).toString("base64url")],
@@ -345,7 +395,25 @@ export async function startDevIdp(options: DevIdpOptions = {}): Promise<DevIdp> 
     },
     responseTypes: ["code"],
     async issueRefreshToken(_ctx, client, code) {
-      return client.grantTypeAllowed("refresh_token") && code.scopes.has("offline_access");
+      if (!client.grantTypeAllowed("refresh_token")) return false;
+      if (code.scopes.has("offline_access")) return true;
+      // Without offline_access, oidc-provider's default expiresWithSession binds the code, and the
+      // refresh token made from it, to the IdP session: IdP logout revokes it.
+      return (
+        onlineRefreshTokens &&
+        code.kind === "AuthorizationCode" &&
+        client.clientAuthMethod !== "none"
+      );
+    },
+    // Back-channel logout POSTs go to the registered URIs, often loopback; oidc-provider's fetch
+    // refuses special-use addresses (loopback, private networks) by default. The operator
+    // configured these URIs, so exactly those are fetched without that guard.
+    async fetch(url, options) {
+      if (registry.isBackchannelLogoutUri(String(url))) {
+        const { dispatcher: _guard, ...rest } = options;
+        return fetch(url, rest);
+      }
+      return fetch(url, options as RequestInit);
     },
     async extraTokenClaims(_ctx, token) {
       const user = findUser(token.accountId);
@@ -379,6 +447,7 @@ export async function startDevIdp(options: DevIdpOptions = {}): Promise<DevIdp> 
     features: {
       devInteractions: { enabled: false },
       userinfo: { enabled: true },
+      backchannelLogout: { enabled: true },
       revocation: {
         enabled: true,
         async allowedPolicy(_ctx, client, token) {
@@ -482,10 +551,28 @@ export async function startDevIdp(options: DevIdpOptions = {}): Promise<DevIdp> 
   provider.on("error", (error) => {
     reportError(error instanceof Error ? error : new Error(String(error)));
   });
+  // A receiver that fails does not stop the logout; tell whoever listens.
+  provider.on("backchannel.error", (_ctx, error, client) => {
+    const clientId = (client as ClientModel | undefined)?.clientId ?? "?";
+    const reason = error instanceof Error ? error.message : String(error);
+    reportError(new Error(`back-channel logout to client "${clientId}" failed: ${reason}`));
+  });
+  try {
+    await registry.register(provider);
+  } catch (error) {
+    server.close();
+    throw error;
+  }
 
   // Any http loopback redirect URI (any port, any path) is allowed for the loopback clients; oidc-
   // provider itself only relaxes the port, and only for native clients.
   const clientPrototype = provider.Client.prototype;
+  // Like Keycloak, every ID token names the IdP session (`sid`), also for clients without a
+  // back-channel logout URI (oidc-provider adds it only for those with one); a logout token's `sid`
+  // for the client is the same value.
+  clientPrototype.includeSid = function includeSid() {
+    return true;
+  };
   const originalRedirectUriAllowed = clientPrototype.redirectUriAllowed;
   const originalPostLogoutAllowed = clientPrototype.postLogoutRedirectUriAllowed;
   clientPrototype.redirectUriAllowed = function redirectUriAllowed(this: ClientModel, value) {
@@ -632,18 +719,27 @@ export async function startDevIdp(options: DevIdpOptions = {}): Promise<DevIdp> 
       });
       return stopped;
     },
-    async completeLogin(authorizationUrl, username, password) {
+    async completeLogin(authorizationUrl, username, password, opts) {
       const name = username ?? defaultUser?.username ?? "";
       const secret = password ?? directory.byUsername(name)?.password ?? "";
-      return driveAuthorization(issuer, authorizationUrl, name, secret);
+      return driveAuthorization(issuer, authorizationUrl, name, secret, opts?.browser);
     },
     async approveDevice(userCode, username, password, opts) {
       const name = username ?? defaultUser?.username ?? "";
       const secret = password ?? directory.byUsername(name)?.password ?? "";
       await driveDeviceApproval(issuer, "/device", userCode, name, secret, opts?.deny ?? false);
     },
-    async completeLogout(endSessionUrl) {
-      return driveLogout(issuer, endSessionUrl);
+    async completeLogout(endSessionUrl, opts) {
+      return driveLogout(issuer, endSessionUrl, opts?.browser);
+    },
+    newBrowser() {
+      return createIdpBrowser(issuer);
+    },
+    async endIdpSession(browser) {
+      return driveIdpSessionEnd(issuer, browser);
+    },
+    async setBackchannelLogoutUri(clientId, uri) {
+      await registry.setBackchannelLogoutUri(provider, clientId, uri);
     },
     signJwt,
     async mintAccessToken(username, opts = {}) {
