@@ -509,9 +509,9 @@ function describeEndpoints(
     });
 
     describe("errors: JSON with `error` and the right status, never 500", () => {
-      test("login without redirect_uri, or with one that is not allowed: 400", async () => {
+      test("login with an empty redirect_uri, or one that is not allowed: 400", async () => {
         await expectJsonError(
-          await fetch(`${base()}/api/auth/v2/login`, { redirect: "manual" }),
+          await fetch(`${base()}/api/auth/v2/login?redirect_uri=`, { redirect: "manual" }),
           400,
           "invalid_request",
         );

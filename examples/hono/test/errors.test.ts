@@ -27,8 +27,14 @@ describe("login errors", () => {
   const login = (query: string) =>
     fetch(`${stack.url}/api/auth/v2/login?${query}`, { redirect: "manual" });
 
-  it("requires redirect_uri", async () => {
-    await expectJsonError(await login(""), 400, "invalid_request");
+  it("requires a non-empty redirect_uri when one is sent (none at all is a browser-session login)", async () => {
+    await expectJsonError(await login("redirect_uri="), 400, "invalid_request");
+    const session = await login("");
+    expect(session.status).toBe(302);
+    const authorization = new URL(session.headers.get("location") as string);
+    expect(authorization.searchParams.get("redirect_uri")).toBe(
+      `${stack.url}/api/auth/v2/callback`,
+    );
   });
 
   it("refuses a redirect_uri outside the allow-list, without echoing it", async () => {

@@ -95,6 +95,7 @@ export interface BrokerStore {
    * Records a single-use identifier (a back-channel logout token's `jti`) until `expiresAt`.
    * True the first time; false (nothing changes) while an unexpired record of it exists, on
    * any instance sharing the store. Atomic: of concurrent calls with one id, one wins.
+   * Ids are at most 255 characters (the core passes hashes).
    */
   useOnce(id: string, expiresAt: number, now: number): Promise<boolean>;
 

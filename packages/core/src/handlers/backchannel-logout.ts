@@ -1,5 +1,6 @@
 import type { JWTPayload } from "jose";
 import { decodeProtectedHeader, jwtVerify } from "jose";
+import { sha256Hex } from "../broker/rotation.js";
 import type { AuthContext } from "../context.js";
 import { badRequest, OIDCAuthError } from "../errors.js";
 import { ExpiringMap } from "../expiring-set.js";
@@ -77,7 +78,8 @@ async function firstUse(ctx: AuthContext, payload: JWTPayload): Promise<boolean>
   const tolerance = ctx.config.clockToleranceSec;
   const expiresAt =
     Math.max(payload.exp ?? 0, (payload.iat ?? 0) + ctx.config.transactionTtlSec) + tolerance;
-  const id = `backchannel-logout:${payload.iss}:${payload.jti}`;
+  // Hashed: short and of one length whatever the issuer and jti (stores bound ids to 255).
+  const id = `backchannel-logout:${await sha256Hex(`${payload.iss} ${payload.jti}`)}`;
   if (ctx.broker) return ctx.broker.useOnce(id, expiresAt);
   let seen = seenHere.get(ctx);
   if (!seen) {

@@ -48,8 +48,9 @@ function parseBoolean(value: string | undefined, fallback: boolean): boolean {
 export async function login(ctx: AuthContext, request: Request): Promise<Response> {
   const query = new URL(request.url).searchParams;
   const requestedRedirect = singleParam(query, "redirect_uri", 2048);
+  // No redirect_uri at all (not even an empty one): a browser-session login.
   const returnTo =
-    requestedRedirect === undefined && ctx.config.browserSessions
+    !query.has("redirect_uri") && ctx.config.browserSessions
       ? checkReturnTo(ctx.config, request, singleParam(query, "return_to", 2048))
       : undefined;
   const redirectUri =
