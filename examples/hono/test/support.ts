@@ -1,6 +1,6 @@
 import { createServer, request as httpRequest } from "node:http";
 import type { AddressInfo } from "node:net";
-import type { DevIdp } from "@oidc-auth/dev-idp";
+import type { DevIdp, IdpBrowser } from "@oidc-auth/dev-idp";
 import { startDevIdp } from "@oidc-auth/dev-idp";
 import type { OIDCAuthOptions } from "@oidc-auth/hono";
 import { silentLogger } from "@oidc-auth/hono";
@@ -309,7 +309,7 @@ export class AppBrowser {
    * the login, the login to the IdP, the IdP back to the callback, the callback to `path`.
    * Answers the final page.
    */
-  async signIn(path = "/profile", username = "alice"): Promise<Response> {
+  async signIn(path = "/profile", username = "alice", idpBrowser?: IdpBrowser): Promise<Response> {
     const page = await this.navigate(path);
     if (page.status !== 303) throw new Error(`${path} answered ${page.status}, not a redirect`);
     const login = await this.navigate(page.headers.get("location") as string);
@@ -320,6 +320,7 @@ export class AppBrowser {
       login.headers.get("location") as string,
       username,
       user?.password,
+      idpBrowser ? { browser: idpBrowser } : undefined,
     );
     const callback = await this.navigate(`${back.pathname}${back.search}`);
     if (callback.status !== 303) {
