@@ -95,6 +95,7 @@ export function demoPage(): string {
         <div id="device-state" class="muted">Waiting for approval…</div>
       </div>
     </div>
+    <p class="muted">The same login as a server-side session (an HttpOnly cookie, no token in the page, works without JavaScript): <a id="profile-link" href="/profile">/profile</a></p>
     <h2 style="margin-top:1rem">Timeline</h2>
     <ol id="timeline"><li class="muted" id="timeline-empty">Nothing yet.</li></ol>
     <details><summary>Last answer</summary><pre id="output">(none)</pre></details>

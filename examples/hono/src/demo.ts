@@ -1,7 +1,7 @@
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import type { DevIdp } from "@oidc-auth/dev-idp";
-import { startDevIdp } from "@oidc-auth/dev-idp";
+import { devIdpOptionsFromEnv, startDevIdp } from "@oidc-auth/dev-idp";
 import { NotReadyError } from "@oidc-auth/hono";
 import type { RunningServer } from "./server.js";
 import { startServer } from "./server.js";
@@ -73,7 +73,13 @@ const isAddressInUse = (err: unknown) => (err as { code?: unknown })?.code === "
 if (!env.OIDC_DISCOVERY_URL) {
   const port = Number(env.DEV_IDP_PORT || 9400);
   try {
-    idp = await startDevIdp({ port });
+    // Keycloak-like refresh tokens (DEV_IDP_ONLINE_REFRESH_TOKENS=0 turns them off), so the
+    // browser session of /profile renews itself and ends with the IdP's login session.
+    idp = await startDevIdp({
+      port,
+      onlineRefreshTokens: true,
+      ...devIdpOptionsFromEnv(env),
+    });
   } catch (err) {
     if (!isAddressInUse(err)) throw err;
     await cannotStart([
@@ -121,6 +127,12 @@ try {
   await cannotStart([`  ${err instanceof Error ? err.message : String(err)}`]);
 }
 if (!app) throw new Error("unreachable");
+// Logging out at the bundled IdP ends the app's sessions (Back-Channel Logout).
+if (idp && !env.DEV_IDP_BACKCHANNEL_LOGOUT_URI) {
+  for (const client of idp.clients) {
+    await idp.setBackchannelLogoutUri(client.clientId, `${app.url}/api/auth/v2/backchannel-logout`);
+  }
+}
 
 // Is the identity provider there, are its keys reachable, does the store open and unseal?
 try {
@@ -142,8 +154,9 @@ const lines = [
   "",
   "oidc-auth demo",
   `  app:            ${app.url}/`,
-  `  auth endpoints: ${app.url}/api/auth/v2/{login,callback,token,device,logout,userinfo}`,
+  `  auth endpoints: ${app.url}/api/auth/v2/{login,callback,token,device,logout,userinfo,backchannel-logout}`,
   `  protected:      ${app.url}/api/me   ${app.url}/api/admin (role admin)`,
+  `  session page:   ${app.url}/profile (server-rendered, cookie session, works without JavaScript)`,
   `  health:         ${app.url}/api/health`,
   `  mode:           ${env.OIDC_BROKER_MODE === "true" ? `broker (store: ${env.OIDC_BROKER_STORE_URL?.startsWith(`pglite://${dataFolder}`) ? `embedded PGlite in ${join(dataFolder, "broker")}` : env.OIDC_BROKER_STORE_URL}; keys: ${app.url}/api/auth/v2/.well-known/jwks.json)` : "passthrough"}`,
 ];
@@ -154,7 +167,13 @@ if (idp) {
 } else {
   lines.push(`  identity provider: ${env.OIDC_DISCOVERY_URL} (client ${env.OIDC_CLIENT_ID})`);
   lines.push(`  registered at the IdP, exactly: redirect URI ${publicUrl}/callback`);
+  lines.push(
+    `                                  redirect URI ${publicUrl}/api/auth/v2/callback (/profile)`,
+  );
   lines.push(`                                  post-logout redirect URI ${publicUrl}/`);
+  lines.push(
+    `                                  back-channel logout URI ${publicUrl}/api/auth/v2/backchannel-logout`,
+  );
 }
 lines.push("", "Open the app URL in a browser and log in. Ctrl-C stops everything.", "");
 console.log(lines.join("\n"));
