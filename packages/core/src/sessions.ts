@@ -375,7 +375,11 @@ export class BrowserSessions {
     } else if (payload?.k === "p") {
       const state = passthroughState(payload);
       if (state?.r) await this.#provider.revoke(state.r);
-      if (state) this.#successors.take(await sha256Hex(state.r ?? ""));
+      if (state) {
+        this.#successors.take(await sha256Hex(state.r ?? ""));
+        // The cookie itself stays valid until its token expires: this instance refuses it now.
+        this.#loggedOut.set(`session:${state.i}`, now(), state.x * 1000);
+      }
     }
     this.#collect(request, this.#cookie.clear(request));
     return true;
@@ -397,6 +401,7 @@ export class BrowserSessions {
   }
 
   #endedByIdp(state: PassthroughState): boolean {
+    if (this.#loggedOut.get(`session:${state.i}`) !== undefined) return true;
     const bySid = state.d === undefined ? undefined : this.#loggedOut.get(`sid:${state.d}`);
     const bySub = this.#loggedOut.get(`sub:${state.s}`);
     return (bySid !== undefined && bySid >= state.t) || (bySub !== undefined && bySub >= state.t);
