@@ -508,6 +508,64 @@ function describeEndpoints(
       }
     });
 
+    test("a browser-session login: the cookie authenticates the API routes, cross-site POSTs are refused, logout ends it", async () => {
+      const idp = idpOf();
+      const origin = new URL(base()).origin;
+      const login = await fetch(`${base()}/api/auth/v2/login?return_to=%2Fapi%2Fme`, {
+        redirect: "manual",
+      });
+      expect(login.status).toBe(302);
+      const authorizationUrl = login.headers.get("location") as string;
+      // The app's own callback, wherever the adapter mounts it: never a caller's choice.
+      expect(new URL(authorizationUrl).searchParams.get("redirect_uri")).toBe(
+        `${base()}/api/auth/v2/callback`,
+      );
+      const back = await idp.completeLogin(authorizationUrl, "alice", "alice-password");
+      const callback = await fetch(`${base()}/api/auth/v2/callback${back.search}`, {
+        redirect: "manual",
+        headers: { cookie: cookieOf(login) },
+      });
+      expect(callback.status).toBe(303);
+      expect(callback.headers.get("location")).toBe("/api/me");
+      const session = callback.headers
+        .getSetCookie()
+        .find((c) => c.startsWith("oidc_auth_session=")) as string;
+      expect(session).toMatch(/HttpOnly/);
+      expect(session).toMatch(/SameSite=Lax/);
+      const cookie = session.split(";")[0] as string;
+      expect(cookie).not.toMatch(/eyJ[\w-]+\.[\w-]+\./);
+
+      const me = await fetch(`${base()}/api/me`, { headers: { cookie } });
+      expect(me.status).toBe(200);
+      expect(await me.json()).toMatchObject({ sub: "u-alice", preferred_username: "alice" });
+      const hello = await fetch(`${base()}/api/hello`, { headers: { cookie } });
+      expect(await hello.json()).toMatchObject({ hello: "alice" });
+
+      const logout = `${base()}/api/auth/v2/logout`;
+      const form = { "content-type": "application/x-www-form-urlencoded" };
+      const crossSite = await fetch(logout, {
+        method: "POST",
+        redirect: "manual",
+        headers: { cookie, origin: "https://evil.example", ...form },
+        body: "post_logout_redirect_uri=%2F",
+      });
+      await expectJsonError(crossSite, 403, "invalid_request");
+      expect((await fetch(`${base()}/api/me`, { headers: { cookie } })).status).toBe(200);
+
+      const own = await fetch(logout, {
+        method: "POST",
+        redirect: "manual",
+        headers: { cookie, origin, ...form },
+        body: "post_logout_redirect_uri=%2F",
+      });
+      expect(own.status).toBe(303);
+      expect(own.headers.getSetCookie().join()).toMatch(/oidc_auth_session=; .*Max-Age=0/);
+      const location = new URL(own.headers.get("location") as string);
+      expect(location.searchParams.get("post_logout_redirect_uri")).toBe(`${base()}/`);
+      // The old cookie is refused where the logout happened (and, in broker mode, everywhere).
+      expect((await fetch(`${base()}/api/me`, { headers: { cookie } })).status).toBe(401);
+    });
+
     describe("errors: JSON with `error` and the right status, never 500", () => {
       test("login with an empty redirect_uri, or one that is not allowed: 400", async () => {
         await expectJsonError(
