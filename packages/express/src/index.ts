@@ -90,7 +90,7 @@ export class ExpressOIDCAuth extends OIDCAuth {
    */
   required(options: GuardOptions = {}): RequestHandler {
     const guard = this.guard(options);
-    return guardMiddleware((request) => guard.check(request), true);
+    return guardMiddleware(this, (request) => guard.check(request), true, options);
   }
 
   /**
@@ -99,7 +99,7 @@ export class ExpressOIDCAuth extends OIDCAuth {
    */
   optional(options: GuardOptions = {}): RequestHandler {
     const guard = this.guard(options);
-    return guardMiddleware((request) => guard.checkOptional(request), false);
+    return guardMiddleware(this, (request) => guard.checkOptional(request), false, options);
   }
 }
 
@@ -134,17 +134,21 @@ function send(res: ExpressResponse, response: Response, next: NextFunction): voi
  * core's JSON error with `WWW-Authenticate`); errors of later handlers are never caught.
  */
 function guardMiddleware<T extends IDToken | null>(
+  auth: OIDCAuth,
   check: (request: Request) => T | Promise<T>,
   refuses: boolean,
+  options: GuardOptions,
 ): RequestHandler {
-  const refuse = (res: ExpressResponse, next: NextFunction) => (err: unknown) => {
-    if (refuses) send(res, errorResponse(err), next);
+  const refuse = (request: Request, res: ExpressResponse, next: NextFunction) => (err: unknown) => {
+    if (refuses) send(res, auth.refusedResponse(err, request, options), next);
     else next(err);
   };
   return (req: ExpressRequest, res: ExpressResponse, next: NextFunction) => {
     let answer: T | Promise<T>;
+    let request: Request;
     try {
-      answer = check(guardRequest(req));
+      request = guardRequest(req);
+      answer = check(request);
     } catch (err) {
       // A request the bridge cannot read carries no acceptable token.
       if (refuses) send(res, errorResponse(badRequestUnlessOurs(err)), next);
@@ -162,15 +166,18 @@ function guardMiddleware<T extends IDToken | null>(
     answer.then(
       (token) => {
         req.auth = token;
+        // A session renewed (or a bad cookie cleared) while authenticating this request.
+        for (const cookie of auth.responseCookies(request)) res.append("Set-Cookie", cookie);
         next();
       },
-      refuse(res, next),
+      refuse(request, res, next),
     );
   };
 }
 
 export type {
   AuthenticateOptions,
+  BrowserSession,
   HealthCheck,
   HealthReport,
   IDToken,
