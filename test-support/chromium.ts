@@ -7,7 +7,7 @@ import { delimiter, join } from "node:path";
 import type { Browser } from "playwright-core";
 import { chromium } from "playwright-core";
 
-export type { Browser, BrowserContext, Page } from "playwright-core";
+export type { Browser, BrowserContext, Page, Response as PageResponse } from "playwright-core";
 
 /** Flags for a closed network: no background, update or sync connections at start. */
 const CHROMIUM_ARGS = [

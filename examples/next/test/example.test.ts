@@ -4,27 +4,13 @@ import { join } from "node:path";
 import type { DevIdp } from "@oidc-auth/dev-idp";
 import { startDevIdp } from "@oidc-auth/dev-idp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { BROKER, idpEnv as exampleEnv } from "./env.js";
 import type { RunningExample } from "./start.js";
 import { ensureBuilt, startExample } from "./start.js";
 
-const SECRET = "next-example-secret-next-example-secret-0123";
-
-/** Broker mode; in production (`next start`) the core wants an explicit audience. */
-const BROKER = { OIDC_BROKER_MODE: "true", OIDC_BROKER_AUDIENCE: "next-example-api" };
-
 let idp: DevIdp;
 
-/** The example's configuration for the dev IdP, as a deployment would set it. */
-function idpEnv(extra: Record<string, string> = {}): Record<string, string> {
-  return {
-    OIDC_DISCOVERY_URL: idp.discoveryUrl,
-    OIDC_CLIENT_ID: "oidc-auth-demo",
-    OIDC_CLIENT_SECRET: "oidc-auth-demo-secret",
-    OIDC_AUDIENCE: idp.audience,
-    OIDC_SECRET: SECRET,
-    ...extra,
-  };
-}
+const idpEnv = (extra?: Record<string, string>) => exampleEnv(idp, extra);
 
 interface TokenJson {
   access_token: string;
@@ -89,13 +75,14 @@ describe("the Next.js example in passthrough mode", () => {
     await app?.close();
   });
 
-  it("serves the public route and the callback page", async () => {
+  it("serves the public route and the home page", async () => {
     const response = await get(app, "/api/public");
     expect(response.status).toBe(200);
     expect(await response.json()).toEqual({ message: expect.any(String) });
-    const page = await get(app, "/callback");
+    const page = await get(app, "/");
     expect(page.status).toBe(200);
     expect(page.headers.get("content-type")).toMatch(/^text\/html/);
+    expect(await page.text()).toContain('href="/profile"');
   });
 
   it("answers a code + PKCE login with the IdP's tokens", () => {

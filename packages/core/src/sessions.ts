@@ -102,7 +102,10 @@ export class BrowserSessions {
   readonly #lookups = new WeakMap<Request, Promise<BrowserSession | undefined>>();
   readonly #refreshing = new Map<string, Promise<PassthroughState | undefined>>();
   readonly #successors = new ExpiringMap<PassthroughState>(MAX_TRACKED);
-  /** IdP logouts heard by this instance: `sid:<sid>` / `sub:<sub>` → when (unix s). */
+  /**
+   * Logouts heard by this instance: `sid:<sid>` / `sub:<sub>` from the IdP, `id:<session>`
+   * from the logout endpoint (passthrough) → when (unix s).
+   */
   readonly #loggedOut = new ExpiringMap<number>(MAX_TRACKED);
 
   constructor(deps: {
@@ -256,7 +259,7 @@ export class BrowserSessions {
   ): Promise<BrowserSession | undefined> {
     if (this.#broker) return undefined;
     let state: PassthroughState | undefined = passthroughState(payload);
-    if (!state || this.#endedByIdp(state)) return undefined;
+    if (!state || this.#endedByLogout(state)) return undefined;
     const t = now();
     if (state.x <= t) return undefined;
     if (t >= state.e - RENEW_BEFORE_SEC) {
@@ -377,8 +380,9 @@ export class BrowserSessions {
       if (state?.r) await this.#provider.revoke(state.r);
       if (state) {
         this.#successors.take(await sha256Hex(state.r ?? ""));
-        // The cookie itself stays valid until its token expires: this instance refuses it now.
-        this.#loggedOut.set(`session:${state.i}`, now(), state.x * 1000);
+        // The sealed cookie stays readable: a copy replayed here is refused from now on
+        // (elsewhere it ends at its next renewal, the refresh token being revoked).
+        this.#loggedOut.set(`id:${state.i}`, now(), state.x * 1000);
       }
     }
     this.#collect(request, this.#cookie.clear(request));
@@ -400,8 +404,8 @@ export class BrowserSessions {
     return this.#broker ? this.#broker.endIdpSessions(target) : 0;
   }
 
-  #endedByIdp(state: PassthroughState): boolean {
-    if (this.#loggedOut.get(`session:${state.i}`) !== undefined) return true;
+  #endedByLogout(state: PassthroughState): boolean {
+    if (this.#loggedOut.get(`id:${state.i}`) !== undefined) return true;
     const bySid = state.d === undefined ? undefined : this.#loggedOut.get(`sid:${state.d}`);
     const bySub = this.#loggedOut.get(`sub:${state.s}`);
     return (bySid !== undefined && bySid >= state.t) || (bySub !== undefined && bySub >= state.t);

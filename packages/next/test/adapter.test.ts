@@ -308,3 +308,174 @@ describe("the IdP down", () => {
     });
   });
 });
+
+describe("browser sessions", () => {
+  let auth: NextOIDCAuth;
+  let cookie: string;
+
+  /** A session login through handlers(): login?return_to → the IdP → the app's callback. */
+  async function sessionLogin(at = auth, from = idp): Promise<string> {
+    const { GET } = at.handlers();
+    const start = await GET(request("/api/auth/v2/login?return_to=%2Fprofile"));
+    expect(start.status).toBe(302);
+    const transaction = (start.headers.get("set-cookie") ?? "").split(";")[0] as string;
+    const back = await from.completeLogin(
+      start.headers.get("location") as string,
+      "alice",
+      "alice-password",
+    );
+    expect(back.pathname).toBe("/api/auth/v2/callback");
+    const callback = await GET(
+      request(`${back.pathname}${back.search}`, { headers: { cookie: transaction } }),
+    );
+    expect(callback.status).toBe(303);
+    expect(callback.headers.get("location")).toBe("/profile");
+    const session = callback.headers.getSetCookie().find((c) => c.startsWith("oidc_auth_session="));
+    return (session as string).split(";")[0] as string;
+  }
+
+  const navigation = (path: string, headers: Record<string, string> = {}) =>
+    request(path, { headers: { "sec-fetch-mode": "navigate", ...headers } });
+
+  beforeAll(async () => {
+    auth = new NextOIDCAuth(options());
+    cookie = await sessionLogin();
+  });
+
+  it("sends page guards to the login route under /api unless loginPath is set", () => {
+    expect(auth.core.config.loginPath).toBe("/api/auth/v2/login");
+    const own = new NextOIDCAuth(options({ loginPath: "/auth-api/auth/v2/login" }));
+    expect(own.core.config.loginPath).toBe("/auth-api/auth/v2/login");
+    const fromEnv = new NextOIDCAuth(options({ appName: "login-path-from-env" }));
+    Object.assign(process.env, { OIDC_LOGIN_PATH: "/sso/login" });
+    try {
+      expect(fromEnv.core.config.loginPath).toBe("/sso/login");
+    } finally {
+      delete process.env.OIDC_LOGIN_PATH;
+    }
+  });
+
+  it("lets withAuth() accept the session cookie, a bearer token, or what `accept` says", async () => {
+    const handler = async (_request: Request, { token }: { token: IDToken }) =>
+      Response.json({ sub: token.sub });
+    const both = auth.withAuth(handler);
+    const session = auth.withAuth(handler, { accept: "session" });
+    const bearer = auth.withAuth(handler, { accept: "bearer" });
+    const withCookie = () => request("/api/me", { headers: { cookie } });
+    expect(await (await both(withCookie(), {})).json()).toEqual({ sub: "u-alice" });
+    expect((await both(request("/api/me", { token: bob }), {})).status).toBe(200);
+    expect((await session(withCookie(), {})).status).toBe(200);
+    await expectJsonError(
+      await session(request("/api/me", { token: bob }), {}),
+      401,
+      "invalid_token",
+    );
+    expect((await bearer(request("/api/me", { token: bob }), {})).status).toBe(200);
+    await expectJsonError(await bearer(withCookie(), {}), 401, "invalid_token");
+  });
+
+  it("refuses a cookie-authenticated POST from another origin with 403", async () => {
+    let ran = 0;
+    const POST = auth.withAuth(async () => {
+      ran++;
+      return new Response("saved");
+    });
+    const post = (headers: Record<string, string>) =>
+      POST(request("/api/notes", { method: "POST", headers: { cookie, ...headers } }), {});
+    await expectJsonError(await post({ origin: "https://evil.example" }), 403, "invalid_request");
+    await expectJsonError(await post({ "sec-fetch-site": "cross-site" }), 403, "invalid_request");
+    expect(ran).toBe(0);
+    expect((await post({ origin: APP })).status).toBe(200);
+    expect((await post({ "sec-fetch-site": "same-origin" })).status).toBe(200);
+    expect(ran).toBe(2);
+  });
+
+  it("sends navigations to the login with redirectToLogin; API calls still get 401 JSON", async () => {
+    const GET = auth.withAuth(async () => new Response("<p>page</p>"), { redirectToLogin: true });
+    const page = await GET(navigation("/reports?year=2024"), {});
+    expect(page.status).toBe(303);
+    expect(page.headers.get("location")).toBe(
+      `/api/auth/v2/login?${new URLSearchParams({ return_to: "/reports?year=2024" })}`,
+    );
+    await expectJsonError(await GET(request("/reports"), {}), 401, "invalid_token");
+    const api = auth.withAuth(async () => new Response("ok"));
+    await expectJsonError(await api(navigation("/api/me"), {}), 401, "invalid_token");
+  });
+
+  it("clears a tampered cookie on refusals and on the handler's response, immutable ones too", async () => {
+    const tampered = `${cookie.slice(0, -6)}AAAAAA`;
+    const refused = await auth.withAuth(async () => new Response("ok"))(
+      request("/api/me", { headers: { cookie: tampered } }),
+      {},
+    );
+    await expectJsonError(refused, 401, "invalid_token");
+    expect(refused.headers.getSetCookie()).toEqual([
+      expect.stringMatching(/^oidc_auth_session=; .*Max-Age=0/),
+    ]);
+    const optional = auth.withOptionalAuth(async (_request, { token }) =>
+      Response.redirect(`${APP}/${token ? "in" : "out"}`, 302),
+    );
+    const response = await optional(request("/api/hello", { headers: { cookie: tampered } }), {});
+    expect(response.status).toBe(302);
+    expect(response.headers.get("location")).toBe(`${APP}/out`);
+    expect(response.headers.getSetCookie()).toEqual([
+      expect.stringMatching(/^oidc_auth_session=; .*Max-Age=0/),
+    ]);
+  });
+
+  it("proxy() records the page's path and leaves a live session's cookie alone", async () => {
+    const proxy = auth.proxy();
+    const response = await proxy(
+      new NextRequest(`${APP}/profile?tab=roles`, { headers: { cookie: `${cookie}; theme=dark` } }),
+    );
+    expect(response.headers.get("x-middleware-next")).toBe("1");
+    expect(response.headers.get("x-middleware-request-x-oidc-auth-return-to")).toBe(
+      "/profile?tab=roles",
+    );
+    expect(response.headers.get("x-middleware-request-cookie")).toBe(`${cookie}; theme=dark`);
+    expect(response.headers.getSetCookie()).toEqual([]);
+  });
+
+  it("proxy() clears a bad cookie for the browser and for the page behind it", async () => {
+    const response = await auth.proxy()(
+      new NextRequest(`${APP}/profile`, {
+        headers: { cookie: "theme=dark; oidc_auth_session=garbage; lang=en" },
+      }),
+    );
+    expect(response.headers.getSetCookie()).toEqual([
+      expect.stringMatching(/^oidc_auth_session=; .*Max-Age=0/),
+    ]);
+    expect(response.headers.get("x-middleware-request-cookie")).toBe("theme=dark; lang=en");
+  });
+
+  it("proxy() renews a passthrough session before the page renders, once", async () => {
+    // Access tokens of 18 s: a session is renewed 15 s before expiry, i.e. after 3 s.
+    const short = await startDevIdp({ accessTokenTtlSec: 18 });
+    try {
+      const renewing = new NextOIDCAuth(options({ discoveryUrl: short.discoveryUrl }));
+      const old = await sessionLogin(renewing, short);
+      await new Promise((resolve) => setTimeout(resolve, 3200));
+      short.resetHits();
+      const page = () =>
+        new NextRequest(`${APP}/profile`, { headers: { cookie: `theme=dark; ${old}` } });
+      const response = await renewing.proxy()(page());
+      const [renewed, ...rest] = response.headers.getSetCookie();
+      expect(rest).toEqual([]);
+      expect(renewed).toMatch(
+        /^oidc_auth_session=[^;]+; Path=\/; Max-Age=\d+; HttpOnly; SameSite=Lax$/,
+      );
+      const fresh = (renewed as string).split(";")[0] as string;
+      expect(fresh).not.toBe(old);
+      expect(response.headers.get("x-middleware-request-cookie")).toBe(`theme=dark; ${fresh}`);
+      expect(short.hits.get("/token")).toBe(1);
+      // The page behind the proxy sees the renewed cookie: nothing left to renew.
+      const behind = new Request(`${APP}/profile`, { headers: { cookie: fresh } });
+      expect((await renewing.session(behind))?.token.sub).toBe("u-alice");
+      expect(renewing.responseCookies(behind)).toEqual([]);
+      expect(short.hits.get("/token")).toBe(1);
+      await renewing.close();
+    } finally {
+      await short.stop();
+    }
+  });
+});

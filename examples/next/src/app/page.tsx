@@ -3,9 +3,13 @@ export default function Home() {
     <main>
       <h1>oidc-auth Next.js example</h1>
       <p>
-        Log in at <a href="/api/auth/v2/login">/api/auth/v2/login</a> (with a{" "}
-        <code>redirect_uri</code> from <code>OIDC_REDIRECT_URIS</code>), then call{" "}
-        <code>/api/me</code> with <code>Authorization: Bearer &lt;access_token&gt;</code>.
+        <a href="/profile">Your profile</a>: a page rendered on the server from the browser session
+        (sign in, and back).
+      </p>
+      <p>
+        API clients log in at <code>/api/auth/v2/login</code> with a <code>redirect_uri</code> from{" "}
+        <code>OIDC_REDIRECT_URIS</code> and call <code>/api/me</code> with{" "}
+        <code>Authorization: Bearer &lt;access_token&gt;</code>.
       </p>
     </main>
   );
