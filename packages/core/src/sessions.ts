@@ -98,6 +98,8 @@ export class BrowserSessions {
   readonly #sealer: Sealer;
   readonly #csrfKey: Promise<CryptoKey>;
   readonly #cookies = new WeakMap<Request, string[]>();
+  /** Each request's lookup, made once: a hook and a route guard share it (one renewal, one Set-Cookie). */
+  readonly #lookups = new WeakMap<Request, Promise<BrowserSession | undefined>>();
   readonly #refreshing = new Map<string, Promise<PassthroughState | undefined>>();
   readonly #successors = new ExpiringMap<PassthroughState>(MAX_TRACKED);
   /** IdP logouts heard by this instance: `sid:<sid>` / `sub:<sub>` → when (unix s). */
@@ -186,9 +188,19 @@ export class BrowserSessions {
    * The request's session, renewed at the IdP when its access token is about to expire.
    * Undefined without a usable one (its cookie is then cleared). Throws a 503
    * {@link OIDCAuthError} when the store or the IdP cannot be reached and nothing valid can
-   * be served: the session is kept for the next request.
+   * be served: the session is kept for the next request. Looked up once per request: later
+   * calls with the same Request share the answer.
    */
-  async lookup(request: Request): Promise<BrowserSession | undefined> {
+  lookup(request: Request): Promise<BrowserSession | undefined> {
+    let lookup = this.#lookups.get(request);
+    if (!lookup) {
+      lookup = this.#lookup(request);
+      this.#lookups.set(request, lookup);
+    }
+    return lookup;
+  }
+
+  async #lookup(request: Request): Promise<BrowserSession | undefined> {
     const value = this.#cookie.read(request);
     if (value === undefined) {
       if (this.#cookie.present(request)) this.#collect(request, this.#cookie.clear(request));
@@ -365,6 +377,7 @@ export class BrowserSessions {
       if (state) this.#successors.take(await sha256Hex(state.r ?? ""));
     }
     this.#collect(request, this.#cookie.clear(request));
+    this.#lookups.set(request, Promise.resolve(undefined));
     return true;
   }
 
