@@ -223,6 +223,29 @@ describe.each(MODES)("browser sessions in $mode mode", ({ mode, env }) => {
     }
   }, 120_000);
 
+  it("sends a client-side navigation (JavaScript enabled) through the login and back", async () => {
+    const context = await browser.newContext();
+    try {
+      const page = await context.newPage();
+      const dataRequests: string[] = [];
+      page.on("request", (request) => {
+        if (request.url().includes("/__data.json")) dataRequests.push(request.url());
+      });
+      await page.goto(`${app.url}/`);
+      await page.waitForLoadState("networkidle"); // hydrated: the router takes the click
+      await page.click('nav a[href="/profile"]');
+      await page.waitForURL((url) => url.href.startsWith(`${idp.issuer}/interaction/`));
+      expect(dataRequests).toEqual([expect.stringContaining(`${app.url}/profile/__data.json`)]);
+      await page.fill("#username", "alice");
+      await page.fill("#password", "alice-password");
+      await page.click("#dev-idp-login button[type=submit]");
+      await page.waitForURL(`${app.url}/profile`);
+      expect(await text(page, "h2")).toBe("Profile of alice");
+    } finally {
+      await context.close();
+    }
+  });
+
   it("redirects navigations and client-side navigations to the login, and back", async () => {
     const page = await navigate(`${app.url}/profile?tab=roles`);
     expect(page.status).toBe(303);
