@@ -198,12 +198,13 @@ describe("the example in passthrough mode", () => {
     expect(await page.text()).toContain("Profile of alice");
   });
 
-  it("serves the / and /callback pages", async () => {
-    for (const path of ["/", "/callback"]) {
-      const response = await get(app, path);
-      expect(response.status).toBe(200);
-      expect(await response.text()).toContain("oidc-auth SvelteKit example");
-    }
+  it("serves the / page, and no /callback page (logins end at /api/auth/v2/callback)", async () => {
+    const home = await get(app, "/");
+    expect(home.status).toBe(200);
+    const html = await home.text();
+    expect(html).toContain("oidc-auth SvelteKit example");
+    expect(html).toContain('href="/api/auth/v2/login?return_to=%2Fprofile"');
+    expect((await get(app, "/callback")).status).toBe(404);
   });
 });
 

@@ -170,7 +170,9 @@ async function stopChild(child: ChildProcess): Promise<void> {
  * - The build is made first if needed (see {@link buildExample}): the first call of a test
  *   run may take ~15 s, so give that hook a longer timeout.
  * - The child's environment is `PATH`; like a deployment, what depends on the URL:
- *   `OIDC_PROXY` = the base URL and `OIDC_REDIRECT_URIS` = its `/callback` page; then
+ *   `OIDC_PROXY` = the base URL and `OIDC_REDIRECT_URIS` = its `/callback` (the redirect URI
+ *   of the tests' scripted token logins, which read the code from it; the app serves no page
+ *   there, its browser logins end at `/api/auth/v2/callback`); then
  *   `env`, then `configure(url)` (later ones win). `HOST` and `PORT` are always this
  *   function's. Nothing else of the test runner's environment leaks in.
  * - Unless `env` sets `OIDC_DATA_DIR`, the embedded broker store lives in a fresh temporary

@@ -191,7 +191,8 @@ export class BrowserSessions {
    * The request's session, renewed at the IdP when its access token is about to expire.
    * Undefined without a usable one (its cookie is then cleared). Throws a 503
    * {@link OIDCAuthError} when the store or the IdP cannot be reached and nothing valid can
-   * be served: the session is kept for the next request.
+   * be served: the session is kept for the next request. Looked up once per request: later
+   * calls with the same Request share the answer.
    */
   lookup(request: Request): Promise<BrowserSession | undefined> {
     let lookup = this.#lookups.get(request);
@@ -386,6 +387,7 @@ export class BrowserSessions {
       }
     }
     this.#collect(request, this.#cookie.clear(request));
+    this.#lookups.set(request, Promise.resolve(undefined));
     return true;
   }
 

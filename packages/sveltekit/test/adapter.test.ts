@@ -1,7 +1,7 @@
 import type { DevIdp } from "@oidc-auth/dev-idp";
 import { startDevIdp } from "@oidc-auth/dev-idp";
 import type { Handle, RequestEvent, RequestHandler } from "@sveltejs/kit";
-import { isHttpError, json } from "@sveltejs/kit";
+import { isHttpError, isRedirect, json } from "@sveltejs/kit";
 import { afterAll, beforeAll, describe, expect, expectTypeOf, it } from "vitest";
 import type { AdapterFixture } from "../../../test-support/adapter-fixture.js";
 import { startAdapterFixture } from "../../../test-support/adapter-fixture.js";
@@ -19,10 +19,15 @@ let bob: string;
 let fixture: AdapterFixture;
 const options = (extra?: OIDCAuthOptions) => fixture.options(extra);
 
-/** The parts of a RequestEvent the adapter reads: the request and locals. */
+/** The parts of a RequestEvent the adapter reads: the request, url, isDataRequest and locals. */
 function requestEvent(path: string, init: RequestInit = {}): RequestEvent {
   const request = new Request(new URL(path, ORIGIN), init);
-  return { request, url: new URL(request.url), locals: {} } as unknown as RequestEvent;
+  return {
+    request,
+    url: new URL(request.url),
+    isDataRequest: false,
+    locals: {},
+  } as unknown as RequestEvent;
 }
 
 function bearer(token: string): RequestInit {
@@ -47,7 +52,8 @@ async function runHook(handle: Handle, event: RequestEvent) {
       return json({ app: new URL(e.request.url).pathname });
     },
   });
-  return { response, resolved, token: (event.locals as OIDCAuthLocals).token };
+  const locals = event.locals as OIDCAuthLocals;
+  return { response, resolved, token: locals.token, session: locals.session };
 }
 
 beforeAll(async () => {
@@ -384,5 +390,193 @@ describe("the IdP down", () => {
     const hook = await runHook(auth.handle({ prefix: "/api" }), requestEvent("/", bearer(token)));
     expect(hook.resolved).toBe(true);
     expect(hook.token).toBeNull();
+  });
+});
+
+describe("browser sessions", () => {
+  let auth: SvelteKitOIDCAuth;
+  let handle: Handle;
+  let cookie: string;
+
+  /** A browser-session login through the hook: the Cookie header that carries the session. */
+  async function sessionLogin(): Promise<string> {
+    const login = await runHook(handle, requestEvent("/api/auth/v2/login?return_to=/profile"));
+    expect(login.response.status).toBe(302);
+    const tx = (login.response.headers.get("set-cookie") as string).split(";")[0] as string;
+    const location = login.response.headers.get("location") as string;
+    expect(new URL(location).searchParams.get("redirect_uri")).toBe(
+      `${ORIGIN}/api/auth/v2/callback`,
+    );
+    const redirect = await idp.completeLogin(location, "alice", "alice-password");
+    const callback = await runHook(
+      handle,
+      requestEvent(`/api/auth/v2/callback${redirect.search}`, { headers: { cookie: tx } }),
+    );
+    expect(callback.response.status).toBe(303);
+    expect(callback.response.headers.get("location")).toBe("/profile");
+    return callback.response.headers
+      .getSetCookie()
+      .map((value) => value.split(";")[0] as string)
+      .filter((pair) => pair.startsWith("oidc_auth_session") && !pair.endsWith("="))
+      .join("; ");
+  }
+
+  async function redirectOf(promise: Promise<unknown>) {
+    try {
+      await promise;
+    } catch (err) {
+      if (isRedirect(err)) return err;
+      throw err;
+    }
+    throw new Error("requireAuth did not redirect");
+  }
+
+  const navigation = { headers: { "sec-fetch-mode": "navigate", accept: "text/html" } };
+
+  beforeAll(async () => {
+    auth = new SvelteKitOIDCAuth(options());
+    handle = auth.handle({ prefix: "/api" });
+    cookie = await sessionLogin();
+    expect(cookie).toMatch(/^oidc_auth_session=/);
+  });
+
+  it("puts the session into locals.session and its user into locals.token", async () => {
+    const { resolved, token, session } = await runHook(
+      handle,
+      requestEvent("/profile", { headers: { cookie } }),
+    );
+    expect(resolved).toBe(true);
+    expect(session?.token.preferred_username).toBe("alice");
+    expect(session?.csrfToken).toEqual(expect.any(String));
+    expect(token?.sub).toBe("u-alice");
+  });
+
+  it("leaves locals empty for an unsafe request from another site", async () => {
+    const { resolved, token, session } = await runHook(
+      handle,
+      requestEvent("/api/items", {
+        method: "POST",
+        headers: { cookie, origin: "https://evil.example", "content-type": "application/json" },
+        body: "{}",
+      }),
+    );
+    expect(resolved).toBe(true);
+    expect(session).toBeNull();
+    expect(token).toBeNull();
+  });
+
+  it("guards with the cookie unless a guard accepts bearer tokens only", async () => {
+    const event = () => requestEvent("/profile", { headers: { cookie } });
+    expect((await auth.requireAuth(event())).sub).toBe("u-alice");
+    expect((await auth.requireAuth(event(), { accept: "session" })).sub).toBe("u-alice");
+    const bearerOnly = auth.withAuth(() => new Response("ok"), { accept: "bearer" });
+    await expectJsonError(await bearerOnly(event()), 401, "invalid_token");
+    const sessionOnly = auth.withAuth(() => new Response("ok"), { accept: "session" });
+    await expectJsonError(
+      await sessionOnly(requestEvent("/x", bearer(alice))),
+      401,
+      "invalid_token",
+    );
+    expect((await sessionOnly(event())).status).toBe(200);
+  });
+
+  it("sends navigations without a session to the login under the hook's prefix, and back", async () => {
+    const page = await redirectOf(auth.requireAuth(requestEvent("/profile?tab=1", navigation)));
+    expect(page.status).toBe(303);
+    expect(page.location).toBe("/api/auth/v2/login?return_to=%2Fprofile%3Ftab%3D1");
+    // A client-side navigation: SvelteKit's data request, event.url is the page's.
+    const data = requestEvent("/profile/__data.json?x-sveltekit-invalidated=01");
+    Object.assign(data, { isDataRequest: true, url: new URL("/profile", ORIGIN) });
+    expect((await redirectOf(auth.requireAuth(data))).location).toBe(
+      "/api/auth/v2/login?return_to=%2Fprofile",
+    );
+    // Not a navigation, or redirects turned off: SvelteKit's error(401).
+    for (const [event, opts] of [
+      [requestEvent("/profile"), {}],
+      [requestEvent("/profile", navigation), { redirectToLogin: false }],
+      [requestEvent("/profile?/save", { ...form({}), headers: navigation.headers }), {}],
+    ] as const) {
+      await expect(auth.requireAuth(event, opts)).rejects.toMatchObject({ status: 401 });
+    }
+  });
+
+  it("keeps an explicit loginPath", async () => {
+    const own = new SvelteKitOIDCAuth(options({ loginPath: "/signin" }));
+    own.handle({ prefix: "/api" });
+    const page = await redirectOf(own.requireAuth(requestEvent("/profile", navigation)));
+    expect(page.location).toBe("/signin?return_to=%2Fprofile");
+  });
+
+  it("answers API guards with 401 JSON, also for navigations", async () => {
+    const api = auth.withAuth(() => new Response("ok"));
+    await expectJsonError(await api(requestEvent("/api/me", navigation)), 401, "invalid_token");
+  });
+
+  it("clears a tampered cookie on any response, also one with immutable headers", async () => {
+    const tampered = `${cookie.slice(0, -4)}AAAA`;
+    const response = await handle({
+      event: requestEvent("/somewhere", { headers: { cookie: tampered } }),
+      resolve: () => Promise.resolve(Response.redirect(`${ORIGIN}/elsewhere`, 302)),
+    });
+    expect(response.status).toBe(302);
+    expect(response.headers.get("location")).toBe(`${ORIGIN}/elsewhere`);
+    expect(response.headers.getSetCookie()).toEqual([
+      expect.stringMatching(/^oidc_auth_session=; Path=\/; Max-Age=0; HttpOnly; SameSite=Lax/),
+    ]);
+    const api = auth.withAuth(() => new Response("ok"));
+    const refused = await api(requestEvent("/api/me", { headers: { cookie: tampered } }));
+    await expectJsonError(refused, 401, "invalid_token");
+    expect(refused.headers.getSetCookie()).toHaveLength(1);
+  });
+
+  it("refuses cookie-authenticated unsafe requests from other sites (403), not same-origin ones", async () => {
+    const greet = auth.withAuth(() => new Response("ok"));
+    const post = (headers: Record<string, string>) =>
+      requestEvent("/api/greet", {
+        method: "POST",
+        headers: { cookie, "content-type": "application/json", ...headers },
+        body: "{}",
+      });
+    await expectJsonError(
+      await greet(post({ origin: "https://evil.example" })),
+      403,
+      "invalid_request",
+    );
+    await expectJsonError(
+      await greet(post({ "sec-fetch-site": "cross-site" })),
+      403,
+      "invalid_request",
+    );
+    expect((await greet(post({ origin: ORIGIN }))).status).toBe(200);
+    expect((await greet(post({ "sec-fetch-site": "same-origin" }))).status).toBe(200);
+  });
+});
+
+describe("handle(): form submissions by the core's same-origin rule", () => {
+  const post = (headers: Record<string, string>) =>
+    requestEvent("/profile?/save", form({ name: "x" }, headers));
+
+  it("takes Sec-Fetch-Site where browsers send it, and the public origin behind a proxy", async () => {
+    const handle = new SvelteKitOIDCAuth(options({ proxy: "https://app.example" })).handle({
+      prefix: "/api",
+    });
+    const allowed: Record<string, string>[] = [
+      { "sec-fetch-site": "same-origin" },
+      { origin: "https://app.example" },
+      { origin: ORIGIN },
+    ];
+    for (const headers of allowed) {
+      expect((await runHook(handle, post(headers))).resolved, JSON.stringify(headers)).toBe(true);
+    }
+    const refused: Record<string, string>[] = [
+      { "sec-fetch-site": "cross-site", origin: "https://evil.example" },
+      { "sec-fetch-site": "same-site", origin: "https://sub.app.example" },
+      { origin: "https://evil.example" },
+    ];
+    for (const headers of refused) {
+      const { resolved, response } = await runHook(handle, post(headers));
+      expect(resolved, JSON.stringify(headers)).toBe(false);
+      expect(response.status).toBe(403);
+    }
   });
 });

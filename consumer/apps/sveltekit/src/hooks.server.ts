@@ -1,4 +1,4 @@
 import { auth } from "$lib/server/auth";
 
-// Serves /api/auth/v2/* and sets event.locals.token (the verified token, or null).
+// Serves /api/auth/v2/* and sets event.locals.token and event.locals.session (or null).
 export const handle = auth.handle({ prefix: "/api" });
