@@ -5,7 +5,7 @@
  * Both modes: passthrough (sealed tokens in the cookie) and broker (an id in the cookie).
  */
 import type { DevIdp } from "@oidc-auth/dev-idp";
-import { startDevIdp } from "@oidc-auth/dev-idp";
+import { DEMO_USERS, startDevIdp } from "@oidc-auth/dev-idp";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import type { Stack } from "./support.js";
 import { AppBrowser, rawRequest, startStack } from "./support.js";
@@ -317,5 +317,119 @@ describe("return_to", () => {
     );
     const callback = await browser.navigate(`${back.pathname}${back.search}`);
     expect(callback.headers.get("location")).toBe("/profile?x=1");
+  });
+});
+
+describe("a session larger than one cookie (passthrough, a user in 120 groups)", () => {
+  let bigIdp: DevIdp;
+  let stack: Stack;
+  beforeAll(async () => {
+    const groups = Array.from({ length: 120 }, (_, i) => `/department-${i}/team-${i * 7}`);
+    bigIdp = await startDevIdp({
+      accessTokenTtlSec: ACCESS_TOKEN_TTL,
+      users: [
+        ...DEMO_USERS,
+        {
+          sub: "u-carol",
+          username: "carol",
+          password: "carol-password",
+          givenName: "Carol",
+          familyName: "Many-Groups",
+          email: "carol@example.org",
+          realmRoles: ["user"],
+          clientRoles: {},
+          groups,
+        },
+      ],
+    });
+    stack = await startStack({ idp: bigIdp, env: { OIDC_OFFLINE_ACCESS: "true" } });
+  });
+  afterAll(async () => {
+    vi.useRealTimers();
+    await stack?.close();
+    await bigIdp?.stop();
+  });
+
+  it("splits it across numbered cookies, each under 4 KB, rewrites them on renewal and clears them all on logout", async () => {
+    const browser = new AppBrowser(stack);
+    const page = await browser.signIn("/profile", "carol");
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain("/department-119/team-833");
+    const names = () => [...browser.setCookies.keys()].sort();
+    const chunks = names();
+    expect(chunks.length).toBeGreaterThanOrEqual(2);
+    expect(chunks).toEqual(chunks.map((_, i) => `oidc_auth_session.${i}`));
+    for (const line of browser.setCookies.values()) {
+      expect(line.split(";")[0]?.length).toBeLessThan(4000);
+      expect(line).toContain("HttpOnly");
+    }
+    const before = browser.cookieHeader();
+    vi.useFakeTimers({ toFake: ["Date"], now: Date.now() + (ACCESS_TOKEN_TTL + 5) * 1000 });
+    expect((await browser.navigate("/profile")).status).toBe(200);
+    expect(browser.cookieHeader()).not.toBe(before);
+    expect(names()).toEqual(chunks);
+    vi.useRealTimers();
+
+    // A missing chunk is no session, never a 500.
+    const [first] = browser.cookieHeader().split("; ");
+    const broken = await fetch(`${stack.url}/api/me`, { headers: { cookie: first as string } });
+    expect(broken.status).toBe(401);
+
+    const csrf = /name="csrf_token" value="([^"]+)"/.exec(
+      await (await browser.navigate("/profile")).text(),
+    )?.[1] as string;
+    const logout = await browser.postForm("/api/auth/v2/logout", { csrf_token: csrf });
+    expect(logout.status).toBe(303);
+    const cleared = logout.headers.getSetCookie().map((c) => c.slice(0, c.indexOf("=")));
+    expect(cleared.sort()).toEqual(chunks);
+    expect(browser.setCookies.size).toBe(0);
+  });
+});
+
+describe("logs of browser sessions", () => {
+  const lines: string[] = [];
+  const record = (level: string) => (message: string, fields?: Record<string, unknown>) => {
+    lines.push(`${level} ${message} ${JSON.stringify(fields ?? {})}`);
+  };
+  const logger = {
+    debug: record("debug"),
+    info: record("info"),
+    warn: record("warn"),
+    error: record("error"),
+  };
+  const stacks: Stack[] = [];
+  afterAll(async () => {
+    vi.useRealTimers();
+    for (const stack of stacks) await stack.close();
+  });
+
+  it.each(MODES)("hold no token, cookie or CSRF token ($mode)", async ({ env }) => {
+    const stack = await startStack({
+      idp,
+      env: { OIDC_OFFLINE_ACCESS: "true", ...env },
+      options: { logger },
+    });
+    stacks.push(stack);
+    const browser = new AppBrowser(stack);
+    await browser.signIn();
+    const cookie = browser.cookieHeader();
+    const csrf = /name="csrf_token" value="([^"]+)"/.exec(
+      await (await browser.navigate("/profile")).text(),
+    )?.[1] as string;
+    vi.useFakeTimers({ toFake: ["Date"], now: Date.now() + (ACCESS_TOKEN_TTL + 5) * 1000 });
+    await browser.navigate("/profile");
+    vi.useRealTimers();
+    await fetch(`${stack.url}/api/me`, { headers: { cookie: `${cookie}x` } });
+    await browser.postForm(
+      "/profile/hello",
+      {},
+      { origin: "https://evil.example", "sec-fetch-site": "cross-site" },
+    );
+    await browser.postForm("/api/auth/v2/logout", { csrf_token: csrf });
+    expect(lines.length).toBeGreaterThan(0);
+    const all = lines.join("\n");
+    expect(all).not.toMatch(JWT);
+    expect(all).not.toContain(cookie.slice(cookie.indexOf("=") + 1, cookie.indexOf("=") + 40));
+    expect(all).not.toContain(csrf);
   });
 });
