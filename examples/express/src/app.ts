@@ -2,6 +2,7 @@ import type { OIDCAuthOptions } from "@oidc-auth/express";
 import { ExpressOIDCAuth, errorResponse, OIDCAuthError, optionsFromEnv } from "@oidc-auth/express";
 import type { Express, NextFunction, Request, Response } from "express";
 import express from "express";
+import { addProfilePage } from "./profile.js";
 
 /**
  * The example app, the same contract as examples/hono: the auth endpoints under /api, a
@@ -12,7 +13,10 @@ export function createApp(
   env: Record<string, string | undefined>,
   overrides: OIDCAuthOptions = {},
 ): { app: Express; auth: ExpressOIDCAuth } {
-  const auth = new ExpressOIDCAuth(optionsFromEnv(env, overrides));
+  // The endpoints live under /api: page guards send browsers to the login there.
+  const auth = new ExpressOIDCAuth(
+    optionsFromEnv({ OIDC_LOGIN_PATH: "/api/auth/v2/login", ...env }, overrides),
+  );
   const app = express();
   app.disable("x-powered-by");
 
@@ -54,6 +58,7 @@ export function createApp(
     const token = req.auth;
     res.json({ hello: token ? (token.preferred_username ?? token.sub) : "anonymous" });
   });
+  addProfilePage(app, auth);
   app.get(["/", "/callback"], (_req, res) => {
     res.type("html").send(PAGE);
   });
@@ -89,5 +94,6 @@ const PAGE = `<!doctype html>
 <body><h1>oidc-auth Express example</h1>
 <p>Start a login at <code>/api/auth/v2/login?redirect_uri=</code> this page's
 <code>/callback</code> URL; the callback's query goes to <code>/api/auth/v2/callback</code>,
-which answers the tokens.</p></body></html>
+which answers the tokens. Or open <a href="/profile">/profile</a>: a page of a browser
+session (a cookie, no token in the page).</p></body></html>
 `;

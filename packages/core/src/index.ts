@@ -52,7 +52,7 @@ export { healthResponse, NotReadyError } from "./readiness.js";
 export type { TokenAnswer } from "./responses.js";
 export { normalisePrefix } from "./router.js";
 export type { ParsedSetCookie } from "./session-cookie.js";
-export { parseSetCookie } from "./session-cookie.js";
+export { parseSetCookie, withSetCookies } from "./session-cookie.js";
 export type { BrowserSession } from "./sessions.js";
 export type { TokenBucketLimit, TokenTaken } from "./token-bucket.js";
 export type { TokenCacheStats } from "./token-cache.js";

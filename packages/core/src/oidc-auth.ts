@@ -20,7 +20,7 @@ import { recordClient } from "./request-client.js";
 import type { Endpoint } from "./router.js";
 import { enabledEndpoints, endpointForMethod, matchEndpoint, normalisePrefix } from "./router.js";
 import { ephemeralSecret } from "./seal.js";
-import { appOrigin } from "./session-cookie.js";
+import { appOrigin, withSetCookies } from "./session-cookie.js";
 import type { BrowserSession } from "./sessions.js";
 import { BrowserSessions } from "./sessions.js";
 import type { TokenCacheStats, VerifyUncached } from "./token-cache.js";
@@ -317,10 +317,7 @@ export class OIDCAuth {
       isBrowserNavigation(request)
         ? this.loginRedirect(request)
         : errorResponse(err);
-    for (const cookie of this.responseCookies(request)) {
-      response.headers.append("Set-Cookie", cookie);
-    }
-    return response;
+    return withSetCookies(response, this.responseCookies(request));
   }
 
   /** Size, capacity and hit/miss counts of the guard's verified-token cache. */

@@ -174,3 +174,24 @@ export function parseSetCookie(header: string): ParsedSetCookie {
   }
   return parsed;
 }
+
+/**
+ * The response with the Set-Cookie values it lacks appended, one header each (adapters
+ * pass {@link OIDCAuth.responseCookies}). A response whose headers are immutable
+ * (`Response.redirect()`, a `fetch()` answer passed on) is copied first.
+ */
+export function withSetCookies(response: Response, cookies: readonly string[]): Response {
+  if (cookies.length === 0) return response;
+  const present = new Set(response.headers.getSetCookie());
+  const missing = cookies.filter((cookie) => !present.has(cookie));
+  if (missing.length === 0) return response;
+  let target = response;
+  try {
+    target.headers.append("Set-Cookie", missing[0] as string);
+  } catch {
+    target = new Response(response.body, response);
+    target.headers.append("Set-Cookie", missing[0] as string);
+  }
+  for (const cookie of missing.slice(1)) target.headers.append("Set-Cookie", cookie);
+  return target;
+}

@@ -1,4 +1,10 @@
-import type { AuthenticateOptions, EndpointName, IDToken, OIDCAuthOptions } from "@oidc-auth/core";
+import type {
+  AuthenticateOptions,
+  BrowserSession,
+  EndpointName,
+  IDToken,
+  OIDCAuthOptions,
+} from "@oidc-auth/core";
 import { errorResponse, OIDCAuth, OIDCAuthError } from "@oidc-auth/core";
 import { sendResponse } from "@remix-run/node-fetch-server";
 import type {
@@ -79,6 +85,25 @@ export class ExpressOIDCAuth extends OIDCAuth {
   }
 
   /**
+   * The browser session of an Express request (see the core's `session()`): the one the
+   * guard looked up for this request, or a lookup now. Renewed or cleared cookies are added
+   * to `res` when it is given (the guards do this by themselves).
+   *
+   * @example
+   * ```js
+   * app.get("/profile", auth.required({ accept: "session", redirectToLogin: true }), async (req, res) => {
+   *   const session = await auth.sessionOf(req); // { token, csrfToken, expiresAt }
+   * });
+   * ```
+   */
+  async sessionOf(req: ExpressRequest, res?: ExpressResponse): Promise<BrowserSession | null> {
+    const request = guardRequest(req);
+    const session = await this.session(request);
+    if (res) for (const cookie of this.responseCookies(request)) appendOnce(res, cookie);
+    return session;
+  }
+
+  /**
    * Lets a request through only with a valid token (and the route's scopes and claims),
    * which it puts in `req.auth`; answers anything else with a 401/403/503 JSON error and
    * `WWW-Authenticate` itself.
@@ -101,6 +126,13 @@ export class ExpressOIDCAuth extends OIDCAuth {
     const guard = this.guard(options);
     return guardMiddleware(this, (request) => guard.checkOptional(request), false, options);
   }
+}
+
+/** Adds a Set-Cookie value unless the response already carries it. */
+function appendOnce(res: ExpressResponse, cookie: string): void {
+  const present = res.getHeader("Set-Cookie");
+  const values = Array.isArray(present) ? present : present === undefined ? [] : [String(present)];
+  if (!values.includes(cookie)) res.append("Set-Cookie", cookie);
 }
 
 /** Options of `router()`. */
@@ -167,7 +199,7 @@ function guardMiddleware<T extends IDToken | null>(
       (token) => {
         req.auth = token;
         // A session renewed (or a bad cookie cleared) while authenticating this request.
-        for (const cookie of auth.responseCookies(request)) res.append("Set-Cookie", cookie);
+        for (const cookie of auth.responseCookies(request)) appendOnce(res, cookie);
         next();
       },
       refuse(request, res, next),

@@ -34,14 +34,26 @@ export function endpointRequest(req: ExpressRequest, res: ExpressResponse): Requ
 }
 
 /**
- * What a guard looks at: the headers (the bearer token) and the query (a token there is
- * refused). No body: reading it here would take it from the route's own body parser.
+ * What a guard looks at: the headers (the bearer token, the session cookie, `Origin`), the
+ * method (unsafe ones by cookie must be same-origin), the origin the client addressed (the
+ * session cookie's name and the same-origin rule depend on it) and the query (a token
+ * there is refused). No body: reading it here would take it from the route's own parser.
+ * One Request per Express request, so the guard and `sessionOf(req)` share one session
+ * lookup.
  */
 export function guardRequest(req: ExpressRequest): Request {
-  return new Request(new URL(req.originalUrl, "http://localhost"), {
-    headers: createHeaders(req),
-  });
+  let request = guardRequests.get(req);
+  if (!request) {
+    request = new Request(new URL(req.originalUrl, originOf(req)), {
+      method: req.method,
+      headers: createHeaders(req),
+    });
+    guardRequests.set(req, request);
+  }
+  return request;
 }
+
+const guardRequests = new WeakMap<ExpressRequest, Request>();
 
 /** The client's address for the per-IP rate limits: the socket's peer. */
 export function socketAddress(req: ExpressRequest): string | undefined {

@@ -1,5 +1,5 @@
 import type { AuthenticateOptions, IDToken, OIDCAuthOptions } from "@oidc-auth/core";
-import { errorResponse, OIDCAuth } from "@oidc-auth/core";
+import { errorResponse, OIDCAuth, withSetCookies } from "@oidc-auth/core";
 import type { Context, Handler, MiddlewareHandler } from "hono";
 import { Hono } from "hono";
 
@@ -93,18 +93,6 @@ export class HonoOIDCAuth extends OIDCAuth {
   }
 }
 
-/** The response with the Set-Cookie values added (copied first if its headers are immutable). */
-function withCookies(response: Response, cookies: readonly string[]): Response {
-  try {
-    for (const cookie of cookies) response.headers.append("Set-Cookie", cookie);
-    return response;
-  } catch {
-    const copy = new Response(response.body, response);
-    for (const cookie of cookies) copy.headers.append("Set-Cookie", cookie);
-    return copy;
-  }
-}
-
 /** Options of `routes()`. */
 export interface RoutesOptions {
   /**
@@ -161,8 +149,8 @@ function guardedRoute<T, P extends string>(
       const response = await run(c, next);
       const cookies = auth.responseCookies(request);
       if (cookies.length === 0) return response;
-      if (response instanceof Response) return withCookies(response, cookies);
-      c.res = withCookies(c.res, cookies);
+      if (response instanceof Response) return withSetCookies(response, cookies);
+      c.res = withSetCookies(c.res, cookies);
       return response;
     }, refused?.(request));
   };

@@ -52,12 +52,15 @@ describe("edge safety of the entry points", () => {
     });
   }
 
-  it("keeps core + Hono adapter at most 50 KB gzip (minified, hono itself external)", async () => {
+  // Issue 6 set 50 KB; browser sessions and back-channel logout (issue 15) took the bundle
+  // from 51,153 to about 55,600 bytes (bench/README.md, "Targets"). The bound now guards
+  // against growth past that: a driver or another library pulled in by mistake.
+  it("keeps core + Hono adapter at most 56 KB gzip (minified, hono itself external)", async () => {
     const { code } = await bundleForEdge(entries.hono, {
       minify: true,
       external: ["hono", "hono/*"],
     });
     const gzip = gzipSync(code, { level: 9 }).byteLength;
-    expect(gzip).toBeLessThanOrEqual(50 * 1024);
+    expect(gzip).toBeLessThanOrEqual(56 * 1024);
   });
 });

@@ -4,7 +4,7 @@ import type {
   IDToken,
   OIDCAuthOptions,
 } from "@oidc-auth/core";
-import { DEFAULT_ROUTES, DeferredOIDCAuth, runtimeEnv } from "@oidc-auth/core";
+import { DEFAULT_ROUTES, DeferredOIDCAuth, runtimeEnv, withSetCookies } from "@oidc-auth/core";
 import { redirect } from "next/navigation";
 import type { NextRequest, NextResponse } from "next/server.js";
 import type { ScopedRequest } from "./request-scope.js";
@@ -93,23 +93,6 @@ function forNext(options: OIDCAuthOptions): OIDCAuthOptions {
   };
   const edge = runtimeEnv().NEXT_RUNTIME === "edge";
   return edge && withJwks.brokerMode ? edgeBrokerVerification(withJwks) : withJwks;
-}
-
-/**
- * A response with `Set-Cookie` values appended (one header each). Responses whose headers
- * are immutable (`Response.redirect()`, a fetched response) are copied first.
- */
-function withSetCookies(response: Response, values: readonly string[]): Response {
-  if (values.length === 0) return response;
-  let target = response;
-  try {
-    target.headers.append("Set-Cookie", values[0] as string);
-  } catch {
-    target = new Response(response.body, response);
-    target.headers.append("Set-Cookie", values[0] as string);
-  }
-  for (const value of values.slice(1)) target.headers.append("Set-Cookie", value);
-  return target;
 }
 
 /**

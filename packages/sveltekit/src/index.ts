@@ -9,6 +9,7 @@ import {
   DeferredOIDCAuth,
   isBrowserNavigation,
   OIDCAuthError,
+  withSetCookies,
 } from "@oidc-auth/core";
 import type { Handle, RequestEvent } from "@sveltejs/kit";
 import { error, json, redirect, text } from "@sveltejs/kit";
@@ -117,26 +118,6 @@ function refuseCrossSiteForm(
     : text(message, { status: 403 });
 }
 
-/**
- * The response with the session cookies it lacks appended (one `Set-Cookie` each); a
- * response with immutable headers (a `fetch()` answer an endpoint passed on) is copied.
- */
-function withCookies(response: Response, cookies: readonly string[]): Response {
-  if (cookies.length === 0) return response;
-  const present = new Set(response.headers.getSetCookie());
-  const missing = cookies.filter((cookie) => !present.has(cookie));
-  if (missing.length === 0) return response;
-  let target = response;
-  try {
-    target.headers.append("Set-Cookie", missing[0] as string);
-  } catch {
-    target = new Response(response.body, response);
-    target.headers.append("Set-Cookie", missing[0] as string);
-  }
-  for (const cookie of missing.slice(1)) target.headers.append("Set-Cookie", cookie);
-  return target;
-}
-
 /** Where the adapter's hook is mounted, known once `handle()` ran (at module load). */
 interface Mount {
   prefix: string;
@@ -227,7 +208,7 @@ export class SvelteKitOIDCAuth extends DeferredOIDCAuth {
       ]);
       setToken(event.locals, token);
       setSession(event.locals, session);
-      return withCookies(await resolve(event), this.responseCookies(request));
+      return withSetCookies(await resolve(event), this.responseCookies(request));
     };
   }
 
@@ -270,7 +251,7 @@ export class SvelteKitOIDCAuth extends DeferredOIDCAuth {
         return this.refusedResponse(err, request, refusal);
       }
       setToken(event.locals, token);
-      return withCookies(
+      return withSetCookies(
         await handler(event as AuthenticatedEvent<E>),
         this.responseCookies(request),
       );
