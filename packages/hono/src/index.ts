@@ -1,5 +1,5 @@
 import type { AuthenticateOptions, IDToken, OIDCAuthOptions } from "@oidc-auth/core";
-import { errorResponse, OIDCAuth, withSetCookies } from "@oidc-auth/core";
+import { OIDCAuth, withSetCookies } from "@oidc-auth/core";
 import type { Context, Handler, MiddlewareHandler } from "hono";
 import { Hono } from "hono";
 
