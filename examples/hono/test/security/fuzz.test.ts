@@ -8,7 +8,7 @@ import fc from "fast-check";
 import { decodeJwt } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Stack } from "../support.js";
-import { loginTokens, startStack } from "../support.js";
+import { AppBrowser, loginTokens, startStack } from "../support.js";
 
 const RUNS = Number(process.env.FUZZ_RUNS ?? 400);
 
@@ -24,6 +24,9 @@ const PATHS = [
   "/api/hello",
   "/api/admin",
   "/api/email-scope",
+  "/api/auth/v2/backchannel-logout",
+  "/profile",
+  "/profile/hello",
 ];
 const PARAMS = [
   "redirect_uri",
@@ -46,6 +49,9 @@ const PARAMS = [
   "subject_token_type",
   "post_logout_redirect_uri",
   "access_token",
+  "return_to",
+  "logout_token",
+  "csrf_token",
 ];
 
 const b64 = (s: string) => Buffer.from(s).toString("base64url");
@@ -114,7 +120,24 @@ function tokens(valid: string[], hostile: string[]) {
   );
 }
 
-function requests(baseUrl: string, valid: string[], hostile: string[]) {
+/** Session cookies: a real one as is, cut, with a flipped character, in chunks, or made up. */
+function sessionCookies(real: string[]) {
+  return fc.oneof(
+    fc.constantFrom(...real),
+    fc.constantFrom(...real).map((c) => c.slice(0, -7)),
+    fc
+      .constantFrom(...real)
+      .map((c) => `${c.slice(0, 60)}${c[60] === "A" ? "B" : "A"}${c.slice(61)}`),
+    fc.tuple(fc.constantFrom(...real), fc.nat({ max: 400 })).map(([c, at]) => {
+      const value = c.slice(c.indexOf("=") + 1);
+      return `oidc_auth_session.0=${value.slice(0, at)}; oidc_auth_session.1=${value.slice(at)}`;
+    }),
+    fc.string({ maxLength: 80 }).map((v) => `oidc_auth_session=${v}`),
+    fc.string({ maxLength: 80 }).map((v) => `oidc_auth_session.0=${v}; oidc_auth_session.3=${v}`),
+  );
+}
+
+function requests(baseUrl: string, valid: string[], hostile: string[], sessions: string[]) {
   return fc
     .record({
       method: fc.constantFrom("GET", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"),
@@ -140,8 +163,10 @@ function requests(baseUrl: string, valid: string[], hostile: string[]) {
         fc.oneof(
           fc.string({ maxLength: 60 }).map((v) => `oidc_auth_tx=${v}`),
           fc.string({ maxLength: 60 }),
+          sessionCookies(sessions),
         ),
       ),
+      origin: fc.option(fc.constantFrom("https://evil.example", "null", baseUrl)),
       contentType: fc.option(
         fc.constantFrom(
           "application/x-www-form-urlencoded",
@@ -175,6 +200,7 @@ function requests(baseUrl: string, valid: string[], hostile: string[]) {
         headers.authorization = r.authorization.replace(/[\r\n\0]/g, "");
       if (r.cookie !== null) headers.cookie = r.cookie.replace(/[^\x20-\x7e]/g, "");
       if (r.contentType !== null) headers["content-type"] = r.contentType;
+      if (r.origin !== null) headers.origin = r.origin;
       const init: RequestInit = { method: r.method, headers, redirect: "manual" };
       if (r.body !== null && r.method !== "GET") init.body = r.body;
       return { url: url.href, init, describe: `${r.method} ${url.pathname}${url.search}` };
@@ -207,6 +233,8 @@ for (const mode of ["passthrough", "broker"] as const) {
     const valid: string[] = [];
     /** Signed by the IdP, refused by the guard: the strictness rules of issue 11. */
     const hostile: string[] = [];
+    /** Cookie headers of real browser sessions. */
+    const sessions: string[] = [];
     beforeAll(async () => {
       stack = await startStack({
         env:
@@ -218,6 +246,9 @@ for (const mode of ["passthrough", "broker"] as const) {
         login.refresh_token as string,
         await stack.idp.mintAccessToken("bob"),
       );
+      const browser = new AppBrowser(stack);
+      await browser.signIn();
+      sessions.push(browser.cookieHeader());
       const claims = decodeJwt(valid[2] as string);
       const nested = (depth: number): unknown => (depth === 0 ? 1 : [nested(depth - 1)]);
       hostile.push(
@@ -240,7 +271,7 @@ for (const mode of ["passthrough", "broker"] as const) {
     it(`answers ${RUNS} random requests without a 5xx, every error as JSON`, async () => {
       await fc.assert(
         fc.asyncProperty(
-          requests(stack.url, valid, hostile),
+          requests(stack.url, valid, hostile, sessions),
           async ({ url, init, describe: label }) => {
             await checkAnswer(url, init, label);
           },
