@@ -234,6 +234,12 @@ describe("the example in broker mode", () => {
   it("keeps sessions in the embedded PGlite store when no store URL is set", async () => {
     const app = await startExample({ ...baseEnv(), OIDC_BROKER_MODE: "true" });
     try {
+      // The embedded store opens on first use; its WebAssembly start can hold the server's
+      // event loop for seconds, past Node's 5 s keep-alive timeout, and a request sent on a
+      // pooled connection the server is closing then meets ECONNRESET. Opened first (the
+      // JWKS needs the store), as a readiness probe would.
+      const jwks = await get(app, "/api/auth/v2/.well-known/jwks.json");
+      expect(jwks.status).toBe(200);
       const tokens = await loginTokens(app, "bob");
       expect((await get(app, "/api/me", tokens.access_token)).status).toBe(200);
       const response = await postForm(app, "/api/auth/v2/token", {
