@@ -5,7 +5,7 @@
  * Both modes: passthrough (sealed tokens in the cookie) and broker (an id in the cookie).
  */
 import type { DevIdp } from "@oidc-auth/dev-idp";
-import { DEMO_USERS, startDevIdp } from "@oidc-auth/dev-idp";
+import { DEMO_CLIENTS, DEMO_USERS, startDevIdp } from "@oidc-auth/dev-idp";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import type { Stack } from "./support.js";
 import { AppBrowser, rawRequest, startStack } from "./support.js";
@@ -431,5 +431,68 @@ describe("logs of browser sessions", () => {
     expect(all).not.toMatch(JWT);
     expect(all).not.toContain(cookie.slice(cookie.indexOf("=") + 1, cookie.indexOf("=") + 40));
     expect(all).not.toContain(csrf);
+  });
+});
+
+describe("over https (the app's public URL, OIDC_PROXY, is https)", () => {
+  const PUBLIC = "https://app.example.org";
+  let httpsIdp: DevIdp;
+  let stack: Stack;
+  beforeAll(async () => {
+    httpsIdp = await startDevIdp({
+      clients: DEMO_CLIENTS.map((c) => ({
+        ...c,
+        redirectUris: [`${PUBLIC}/api/auth/v2/callback`],
+        postLogoutRedirectUris: [`${PUBLIC}/`],
+      })),
+    });
+    // Served on loopback http, published as https by a (pretend) TLS proxy in front.
+    stack = await startStack({ idp: httpsIdp, env: { OIDC_PROXY: PUBLIC } });
+  });
+  afterAll(async () => {
+    await stack?.close();
+    await httpsIdp?.stop();
+  });
+
+  it("names the cookie __Host-oidc_auth_session and marks it Secure", async () => {
+    const login = await rawRequest(new URL("/api/auth/v2/login?return_to=%2Fprofile", stack.url));
+    expect(login.status).toBe(302);
+    const authorization = new URL(login.headers.get("location") as string);
+    expect(authorization.searchParams.get("redirect_uri")).toBe(`${PUBLIC}/api/auth/v2/callback`);
+    const tx = login.headers.getSetCookie()[0] as string;
+    expect(tx).toMatch(/^__Host-oidc_auth_tx=/);
+    const back = await httpsIdp.completeLogin(authorization.href, "alice", "alice-password");
+    expect(back.origin).toBe(PUBLIC);
+    // What the TLS proxy hands the app: the same path and query, over loopback http.
+    const callback = await rawRequest(new URL(`${back.pathname}${back.search}`, stack.url), {
+      headers: { cookie: tx.split(";")[0] as string },
+    });
+    expect(callback.status).toBe(303);
+    const session = callback.headers
+      .getSetCookie()
+      .find((c) => c.startsWith("__Host-oidc_auth_session=")) as string;
+    expect(session).toMatch(/; Secure/);
+    expect(session).toMatch(/; HttpOnly/);
+    expect(session).toMatch(/; Path=\//);
+    expect(session).not.toMatch(/Domain=/i);
+    const value = (session.split(";")[0] as string).split("=")[1] as string;
+    const me = await fetch(`${stack.url}/api/me`, {
+      headers: { cookie: `__Host-oidc_auth_session=${value}` },
+    });
+    expect(me.status).toBe(200);
+    // The same value under the name without the prefix (planted by a sibling subdomain over
+    // http) is not the session.
+    const planted = await fetch(`${stack.url}/api/me`, {
+      headers: { cookie: `oidc_auth_session=${value}` },
+    });
+    expect(planted.status).toBe(401);
+    // Same-origin means the public origin here: the app's own page posts from it.
+    const post = (origin: string) =>
+      rawRequest(new URL("/profile/hello", stack.url), {
+        method: "POST",
+        headers: { cookie: `__Host-oidc_auth_session=${value}`, origin },
+      });
+    expect((await post(PUBLIC)).status).toBe(200);
+    expect((await post(new URL(stack.url).origin)).status).toBe(403);
   });
 });
