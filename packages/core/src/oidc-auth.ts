@@ -256,6 +256,14 @@ export class OIDCAuth {
    * that clears a bad cookie) are collected for {@link responseCookies}. Throws a 503
    * {@link OIDCAuthError} when the store or IdP is unreachable and nothing valid can be
    * served (the session is kept).
+   *
+   * @example
+   * ```ts
+   * const session = await auth.session(request);
+   * if (!session) return auth.loginRedirect(request); // to the login and back
+   * const page = new Response(`Hello ${session.token.preferred_username}`);
+   * return withSetCookies(page, auth.responseCookies(request));
+   * ```
    */
   async session(request: Request): Promise<BrowserSession | null> {
     if (!this.config.browserSessions || !this.#sessions.present(request)) return null;
