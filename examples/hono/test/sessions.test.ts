@@ -129,6 +129,21 @@ describe.each(MODES)("browser sessions ($mode)", ({ mode, env }) => {
     expect((await browser.navigate("/profile")).status).toBe(200);
   });
 
+  it("stays signed in through renewal after renewal, a minute apart or less", async () => {
+    const browser = new AppBrowser(stack);
+    await browser.signIn();
+    const start = Date.now();
+    // Each step is past the renewed access token's lifetime and the clock tolerance (30 s),
+    // yet within the minute that a replaced cookie's successor is kept: the renewed cookie
+    // must be renewed in its turn, whether or not the IdP rotated its refresh token.
+    const step = (ACCESS_TOKEN_TTL + 31) * 1000;
+    for (let round = 1; round <= 3; round++) {
+      vi.useFakeTimers({ toFake: ["Date"], now: start + round * step });
+      const page = await browser.navigate("/profile");
+      expect(page.status, `round ${round}`).toBe(200);
+    }
+  });
+
   it("refuses a cross-site POST carrying the cookie, and takes the app's own", async () => {
     const browser = new AppBrowser(stack);
     await browser.signIn();

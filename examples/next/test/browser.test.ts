@@ -20,7 +20,7 @@ import type { RunningExample } from "./start.js";
 import { ensureBuilt, startExample } from "./start.js";
 
 /** The IdP's access tokens live this long: the test waits it out once per mode. */
-const ACCESS_TOKEN_TTL_SEC = 20;
+const ACCESS_TOKEN_TTL_SEC = 8;
 /** The session cookie's name over http on 127.0.0.1 (no `__Host-` prefix there). */
 const COOKIE = "oidc_auth_session";
 /** A JWT (IdP access or ID token, broker token): header and payload are base64url JSON. */

@@ -301,9 +301,12 @@ export class BrowserSessions {
     return this.#sealer.seal({ k: "p", ...state }, Math.max(1, state.x - now()));
   }
 
-  /** One IdP refresh per refresh token in this process; later requests with the old cookie share it. */
+  /** One IdP refresh per cookie in this process; later requests with the old cookie share it. */
   async #renewPassthrough(state: PassthroughState): Promise<PassthroughState | undefined> {
-    const key = await sha256Hex(state.r ?? "");
+    // Keyed by the cookie's access token: a request still carrying the replaced cookie gets
+    // its successor, while the renewed cookie (a new access token) is renewed in its turn,
+    // even where the IdP keeps the refresh token the same.
+    const key = await sha256Hex(state.a);
     const done = this.#successors.get(key);
     if (done) return done;
     let running = this.#refreshing.get(key);
@@ -380,7 +383,7 @@ export class BrowserSessions {
       const state = passthroughState(payload);
       if (state?.r) await this.#provider.revoke(state.r);
       if (state) {
-        this.#successors.take(await sha256Hex(state.r ?? ""));
+        this.#successors.take(await sha256Hex(state.a));
         // The sealed cookie stays readable: a copy replayed here is refused from now on
         // (elsewhere it ends at its next renewal, the refresh token being revoked).
         this.#loggedOut.set(`id:${state.i}`, now(), state.x * 1000);
