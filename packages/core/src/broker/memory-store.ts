@@ -169,20 +169,18 @@ export class MemoryBrokerStore implements BrokerStore {
   }
 
   async deleteSessionsOfSubject(subject: string): Promise<number> {
-    let deleted = 0;
-    for (const session of [...this.#sessions.values()]) {
-      if (session.subject !== subject) continue;
-      this.#unindex(session);
-      this.#sessions.delete(session.id);
-      deleted++;
-    }
-    return deleted;
+    return this.#deleteSessionsWhere((session) => session.subject === subject);
   }
 
   async deleteSessionsOfIdpSession(idpSessionId: string): Promise<number> {
+    return this.#deleteSessionsWhere((session) => session.idpSessionId === idpSessionId);
+  }
+
+  /** Deletes the sessions that match, synchronously (no other call runs in between). */
+  #deleteSessionsWhere(matches: (session: SessionRecord) => boolean): number {
     let deleted = 0;
     for (const session of [...this.#sessions.values()]) {
-      if (session.idpSessionId !== idpSessionId) continue;
+      if (!matches(session)) continue;
       this.#unindex(session);
       this.#sessions.delete(session.id);
       deleted++;
