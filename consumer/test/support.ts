@@ -328,5 +328,40 @@ export async function checkApp(
   const body = await me.text();
   expect(me.status, body).toBe(200);
   expect((JSON.parse(body) as { sub?: string }).sub).toBeTruthy();
+  await checkSessionLogin(url, path);
   return access_token;
+}
+
+/**
+ * A browser-session login through the app, as a browser makes it: the login without a
+ * redirect_uri, the IdP, the app's own callback (which sets the session cookie and sends the
+ * browser back), then the protected route with the cookie alone.
+ */
+async function checkSessionLogin(url: string, path: string): Promise<void> {
+  const issuer = inject("issuer");
+  const login = await fetch(
+    `${url}/api/auth/v2/login?${new URLSearchParams({ return_to: path })}`,
+    { redirect: "manual" },
+  );
+  expect(login.status, await login.clone().text()).toBe(302);
+  const authorizationUrl = login.headers.get("location") ?? "";
+  expect(new URL(authorizationUrl).searchParams.get("redirect_uri")).toBe(
+    `${url}/api/auth/v2/callback`,
+  );
+  const { completeLoginAt } = await devIdp();
+  const back = await completeLoginAt(issuer, authorizationUrl, "alice", "alice-password");
+  const callback = await fetch(`${url}/api/auth/v2/callback${back.search}`, {
+    redirect: "manual",
+    headers: { cookie: cookiesOf(login) },
+  });
+  expect(callback.status, await callback.clone().text()).toBe(303);
+  expect(callback.headers.get("location")).toBe(path);
+  const session = callback.headers
+    .getSetCookie()
+    .find((c) => c.startsWith("oidc_auth_session=")) as string;
+  expect(session).toMatch(/HttpOnly/);
+  const me = await fetch(`${url}${path}`, { headers: { cookie: session.split(";")[0] as string } });
+  const body = await me.text();
+  expect(me.status, body).toBe(200);
+  expect((JSON.parse(body) as { sub?: string }).sub).toBeTruthy();
 }

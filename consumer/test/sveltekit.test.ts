@@ -67,7 +67,12 @@ describe("(d) a SvelteKit 2 app on adapter-node", () => {
   });
 
   it("serves passthrough mode with IdP tokens", async () => {
-    const app = await start(await appEnv({ PORT: String(await freePort()) }));
+    // adapter-node cannot tell its public URL from a request (it assumes https): ORIGIN says
+    // it, as adapter-node's own form actions need too.
+    const port = await freePort();
+    const app = await start(
+      await appEnv({ PORT: String(port), ORIGIN: `http://127.0.0.1:${port}` }),
+    );
     await withApp(app, () => checkApp(app.url, { broker: false }));
   });
 

@@ -19,13 +19,21 @@ function cookiePairs(header: string | null): Map<string, string> {
   return pairs;
 }
 
+/** `host[:port]` or `[ipv6][:port]`: a Host header that can stand in an origin. */
+const HOST_HEADER = /^(?:[a-z0-9.-]+|\[[0-9a-f:.]+\])(?::\d{1,5})?$/;
+
 /**
  * The app's origin as browsers see it: that of `proxy` when configured (the app's public
- * URL), else the request's. Same-origin checks and the session's callback URL use it.
+ * URL); else the request's scheme with the host the browser addressed (its `Host` header:
+ * frameworks may build `request.url` on another name, Next.js on `localhost`). Same-origin
+ * checks, the session cookie's name and the session login's callback URL use it. Behind
+ * a TLS proxy the request's scheme is http: set `proxy` there.
  */
 export function appOrigin(config: ResolvedConfig, request: Request): string {
   if (config.proxy) return new URL(config.proxy).origin;
-  return new URL(request.url).origin;
+  const url = new URL(request.url);
+  const host = request.headers.get("host")?.toLowerCase();
+  return host && HOST_HEADER.test(host) ? `${url.protocol}//${host}` : url.origin;
 }
 
 /**
